@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { SecretHasher } from './client-secrets.ts';
+import type { Database } from './database.ts';
+import { AppError, notFound } from './errors.ts';
+import { parseInput } from './validation.ts';
+
+export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
+export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+const secretAuthMethods = new Set<string>(['client_secret_basic', 'client_secret_post']);
+
+const redirectUri = z.url({ error: 'expected an absolute URL' }).refine((u) => !u.includes('#'), 'must not contain a fragment');
+
+export const createClientBodySchema = z
+  .object({
+    name: z.string().trim().min(1, 'is required').max(200),
+    grantTypes: z.array(z.enum(grantTypes)).min(1, 'needs at least one grant type'),
+    redirectUris: z.array(redirectUri).default([]),
+    postLogoutRedirectUris: z.array(redirectUri).default([]),
+    authMethod: z.enum(authMethods).default('client_secret_basic'),
+    scope: z.string().trim().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'expected space-separated scope tokens').default('openid profile email'),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+    jwksUri: z.url().optional(),
+    firstParty: z.boolean().default(false),
+    backchannelLogoutUri: z.url().optional(),
+    /** Extra registered metadata (RFC 7591 names), e.g. from later capabilities. */
+    extra: z.record(z.string(), z.unknown()).default({}),
+  })
+  .superRefine((body, ctx) => {
+    const needsRedirect = body.grantTypes.includes('authorization_code');
+    if (needsRedirect && body.redirectUris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'authorization_code needs at least one redirect URI' });
+    }
+    if (body.authMethod === 'none' && body.grantTypes.includes('client_credentials')) {
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (none) cannot use client_credentials' });
+    }
+    if (body.authMethod === 'private_key_jwt' && !body.jwks && !body.jwksUri) {
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'private_key_jwt needs the client\'s public keys (jwks or jwksUri)' });
+    }
+  });
+
+export type CreateClientBody = z.input<typeof createClientBodySchema>;
+
+export interface ClientRecord {
+  clientId: string;
+  name: string;
+  firstParty: boolean;
+  metadata: Record<string, unknown>;
+  secretHashes: Array<{ hash: string; expiresAt: Date | null }>;
+  createdAt: Date;
+}
+
+export interface CreatedClient {
+  clientId: string;
+  clientSecret?: string;
+  metadata: Record<string, unknown>;
+}
+
+export function createClientService({ db, secrets, now = () => new Date() }: { db: Database; secrets: SecretHasher; now?: () => Date }) {
+  const toRecord = (row: { id: string; name: string; firstParty: boolean; metadata: unknown; createdAt: Date; secrets: Array<{ hash: string; expiresAt: Date | null }> }): ClientRecord => ({
+    clientId: row.id,
+    name: row.name,
+    firstParty: row.firstParty,
+    metadata: row.metadata as Record<string, unknown>,
+    secretHashes: row.secrets.map(({ hash, expiresAt }) => ({ hash, expiresAt })),
+    createdAt: row.createdAt,
+  });
+
+  const live = (at: Date) => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] });
+
+  return {
+    async create(input: CreateClientBody): Promise<CreatedClient> {
+      const body = parseInput(createClientBodySchema, input, 'client');
+      const clientId = randomBytes(16).toString('base64url');
+      const metadata: Record<string, unknown> = {
+        ...body.extra,
+        client_id: clientId,
+        client_name: body.name,
+        grant_types: body.grantTypes,
+        response_types: body.grantTypes.includes('authorization_code') ? ['code'] : [],
+        redirect_uris: body.redirectUris,
+        post_logout_redirect_uris: body.postLogoutRedirectUris,
+        token_endpoint_auth_method: body.authMethod,
+        scope: body.scope,
+        ...(body.jwks && { jwks: body.jwks }),
+        ...(body.jwksUri && { jwks_uri: body.jwksUri }),
+        ...(body.backchannelLogoutUri && { backchannel_logout_uri: body.backchannelLogoutUri, backchannel_logout_session_required: true }),
+      };
+      const clientSecret = secretAuthMethods.has(body.authMethod) ? secrets.generate() : undefined;
+      await db.client.create({
+        data: {
+          id: clientId,
+          name: body.name,
+          metadata: metadata as object,
+          firstParty: body.firstParty,
+          ...(clientSecret && { secrets: { create: { hash: secrets.hash(clientSecret) } } }),
+        },
+      });
+      return { clientId, clientSecret, metadata };
+    },
+
+    async find(clientId: string): Promise<ClientRecord | undefined> {
+      const row = await db.client.findUnique({
+        where: { id: clientId },
+        include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
+      });
+      return row ? toRecord(row) : undefined;
+    },
+
+    async list(): Promise<ClientRecord[]> {
+      const rows = await db.client.findMany({
+        orderBy: { createdAt: 'asc' },
+        include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
+      });
+      return rows.map(toRecord);
+    },
+
+    /**
+     * Issues a new secret. The newest previous one stays valid for `graceSeconds` (so the
+     * client can roll over without downtime); any older one ends now. At most two are live.
+     */
+    async rotateSecret(clientId: string, graceSeconds = 24 * 3600): Promise<{ clientId: string; clientSecret: string; previousExpiresAt?: Date }> {
+      const client = await db.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
+      if (!client) throw notFound('client', clientId);
+      const method = (client.metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method;
+      if (!method || !secretAuthMethods.has(method)) {
+        throw new AppError('client.no_secret', `client ${clientId} authenticates with ${method}, which uses no secret`);
+      }
+      const at = now();
+      const clientSecret = secrets.generate();
+      const previousExpiresAt = new Date(at.getTime() + graceSeconds * 1000);
+      const previous = await db.clientSecret.findMany({ where: { clientId, ...live(at) }, orderBy: { createdAt: 'desc' } });
+      await db.$transaction([
+        db.clientSecret.deleteMany({ where: { clientId, id: { notIn: previous.slice(0, 1).map((s) => s.id) } } }),
+        ...previous.slice(0, 1).map((s) => db.clientSecret.update({
+          where: { id: s.id },
+          data: { expiresAt: s.expiresAt && s.expiresAt < previousExpiresAt ? s.expiresAt : previousExpiresAt },
+        })),
+        db.clientSecret.create({ data: { clientId, hash: secrets.hash(clientSecret) } }),
+      ]);
+      return { clientId, clientSecret, previousExpiresAt: previous.length ? previousExpiresAt : undefined };
+    },
+
+    /** Whether `secret` is one of the client's live secrets. */
+    verifySecret(record: ClientRecord, secret: string, at = now()): boolean {
+      return record.secretHashes.some((s) => (!s.expiresAt || s.expiresAt > at) && secrets.matches(secret, s.hash));
+    },
+  };
+}
+
+export type ClientService = ReturnType<typeof createClientService>;

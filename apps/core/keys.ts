@@ -1,0 +1,145 @@
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createHash } from 'node:crypto';
+import type { Database } from './database.ts';
+import type { KeyEncryption } from './key-encryption.ts';
+
+/** RS256 is OpenID's default for ID tokens; ES256 is smaller and faster. */
+export const signingAlgorithms = ['RS256', 'ES256'] as const;
+export type SigningAlgorithm = (typeof signingAlgorithms)[number];
+
+export type KeyState = 'next' | 'current' | 'retired';
+
+export interface KeyInfo {
+  kid: string;
+  alg: string;
+  state: KeyState;
+  createdAt: Date;
+  activatesAt: Date;
+  retiredAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export interface KeySet {
+  /** Changes whenever the published keys or their states change. */
+  version: string;
+  /** Private JWKs for the provider: the current key of each algorithm first, and the only one allowed to sign. */
+  signing: JWK[];
+  /** Public JWKs, as JWKS publishes them. */
+  published: JWK[];
+  /** The next instant at which a state changes without anyone rotating. */
+  nextChangeAt?: Date;
+}
+
+export interface KeyServiceOptions {
+  db: Database;
+  encryption: KeyEncryption;
+  /** JWKS Cache-Control max-age plus how long instances may take to notice: a new key signs only after this. */
+  activationDelaySeconds: number;
+  /** The longest lifetime of anything a key signs: a retired key stays published this long. */
+  retainSeconds: number;
+  now?: () => Date;
+}
+
+type Row = Awaited<ReturnType<Database['signingKey']['findMany']>>[number];
+
+export function createKeyService({ db, encryption, activationDelaySeconds, retainSeconds, now = () => new Date() }: KeyServiceOptions) {
+  const stateOf = (row: Row, current: Map<string, Row>, at: Date): KeyState =>
+    row.activatesAt > at ? 'next' : current.get(row.alg)?.id === row.id ? 'current' : 'retired';
+
+  async function publishedRows(at: Date) {
+    const rows = await db.signingKey.findMany({
+      where: { OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] },
+      orderBy: { activatesAt: 'desc' },
+    });
+    const current = new Map<string, Row>();
+    for (const row of rows) if (row.activatesAt <= at && !current.has(row.alg)) current.set(row.alg, row);
+    return { rows, current };
+  }
+
+  async function create(alg: SigningAlgorithm, activatesAt: Date): Promise<Row> {
+    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' && { modulusLength: 2048 }) });
+    const privateJwk = await exportJWK(privateKey);
+    const kid = await calculateJwkThumbprint(privateJwk);
+    const { d, p, q, dp, dq, qi, ...publicJwk } = { ...privateJwk, kid, alg, use: 'sig' };
+    return db.signingKey.create({
+      data: {
+        id: kid,
+        alg,
+        publicJwk,
+        encryptedPrivateJwk: encryption.encrypt(JSON.stringify({ ...privateJwk, kid, alg, use: 'sig' }), kid),
+        activatesAt,
+      },
+    });
+  }
+
+  return {
+    /** First start: a key for every algorithm that has none, signing at once (nothing cached it yet). */
+    async ensureKeys(): Promise<string[]> {
+      const at = now();
+      const { current } = await publishedRows(at);
+      const created: string[] = [];
+      for (const alg of signingAlgorithms) {
+        if (current.has(alg)) continue;
+        // Two instances starting together on an empty database: serialise on the algorithm.
+        await db.$transaction(async (tx) => {
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`gatehouse:keys:${alg}`}))`;
+          const existing = await tx.signingKey.findFirst({ where: { alg, activatesAt: { lte: at } } });
+          if (!existing) created.push((await create(alg, at)).id);
+        });
+      }
+      return created;
+    },
+
+    /**
+     * Publishes a new key per algorithm as "next"; it signs only once every JWKS cache has
+     * seen it. The key it replaces stays published until what it signed has expired.
+     */
+    async rotate(): Promise<KeyInfo[]> {
+      const at = now();
+      const activatesAt = new Date(at.getTime() + activationDelaySeconds * 1000);
+      const expiresAt = new Date(activatesAt.getTime() + retainSeconds * 1000);
+      for (const alg of signingAlgorithms) {
+        await db.signingKey.updateMany({ where: { alg, retiredAt: null }, data: { retiredAt: activatesAt, expiresAt } });
+        await create(alg, activatesAt);
+      }
+      return this.list();
+    },
+
+    async list(): Promise<KeyInfo[]> {
+      const at = now();
+      const { rows, current } = await publishedRows(at);
+      return rows.map((row) => ({
+        kid: row.id,
+        alg: row.alg,
+        state: stateOf(row, current, at),
+        createdAt: row.createdAt,
+        activatesAt: row.activatesAt,
+        retiredAt: row.retiredAt,
+        expiresAt: row.expiresAt,
+      }));
+    },
+
+    async keySet(): Promise<KeySet> {
+      const at = now();
+      const { rows, current } = await publishedRows(at);
+      const ordered = [...current.values(), ...rows.filter((row) => !current.has(row.alg) || current.get(row.alg)!.id !== row.id)];
+      const signing = ordered.map((row) => {
+        const jwk = JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK;
+        // Only the current key may sign; the others are there to verify what they signed.
+        return { ...jwk, key_ops: current.get(row.alg)?.id === row.id ? ['sign', 'verify'] : ['verify'] };
+      });
+      const published = ordered.map((row) => row.publicJwk as JWK);
+      const changes = rows.flatMap((row) => [row.activatesAt, row.expiresAt]).filter((d): d is Date => !!d && d > at);
+      const nextChangeAt = changes.length ? new Date(Math.min(...changes.map((d) => d.getTime()))) : undefined;
+      const version = createHash('sha256')
+        .update(ordered.map((row) => `${row.id}:${stateOf(row, current, at)}`).join(','))
+        .digest('base64url');
+      return { version, signing, published, nextChangeAt };
+    },
+
+    /** Removes keys that are no longer published. */
+    sweep: async () => (await db.signingKey.deleteMany({ where: { expiresAt: { lt: now() } } })).count,
+  };
+}
+
+export type KeyService = ReturnType<typeof createKeyService>;

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import type { Database } from './database.ts';
+import { AppError, notFound } from './errors.ts';
+import type { PasswordHasher } from './passwords.ts';
+import { parseInput } from './validation.ts';
+import type { User } from './generated/prisma/client.ts';
+
+export type { User };
+
+const addressSchema = z.object({
+  formatted: z.string().optional(),
+  street_address: z.string().optional(),
+  locality: z.string().optional(),
+  region: z.string().optional(),
+  postal_code: z.string().optional(),
+  country: z.string().optional(),
+});
+
+export const createUserBodySchema = z.object({
+  email: z.email({ error: 'expected an email address' }).trim().toLowerCase(),
+  password: z.string().min(8, 'must be at least 8 characters').max(1024, 'must be at most 1024 characters'),
+  name: z.string().trim().min(1).max(200).optional(),
+  givenName: z.string().trim().max(200).optional(),
+  familyName: z.string().trim().max(200).optional(),
+  emailVerified: z.boolean().default(false),
+  phoneNumber: z.string().trim().max(50).optional(),
+  locale: z.string().trim().max(35).optional(),
+  address: addressSchema.optional(),
+});
+
+export type CreateUserBody = z.input<typeof createUserBodySchema>;
+
+/** The user record as OpenID Connect standard claims (oidc-provider filters them by scope). */
+export function standardClaims(user: User): Record<string, unknown> {
+  return {
+    sub: user.id,
+    email: user.email,
+    email_verified: user.emailVerified,
+    name: user.name ?? undefined,
+    given_name: user.givenName ?? undefined,
+    family_name: user.familyName ?? undefined,
+    middle_name: user.middleName ?? undefined,
+    nickname: user.nickname ?? undefined,
+    preferred_username: user.preferredUsername ?? undefined,
+    profile: user.profile ?? undefined,
+    picture: user.picture ?? undefined,
+    website: user.website ?? undefined,
+    gender: user.gender ?? undefined,
+    birthdate: user.birthdate ?? undefined,
+    zoneinfo: user.zoneinfo ?? undefined,
+    locale: user.locale ?? undefined,
+    phone_number: user.phoneNumber ?? undefined,
+    phone_number_verified: user.phoneNumber ? user.phoneNumberVerified : undefined,
+    address: user.address ?? undefined,
+    updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+  };
+}
+
+const isUuid = (id: string) => z.uuid().safeParse(id).success;
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export function createUserService({ db, passwords }: { db: Database; passwords: PasswordHasher }) {
+  return {
+    async create(input: CreateUserBody): Promise<User> {
+      const { password, ...profile } = parseInput(createUserBodySchema, input, 'user');
+      const passwordHash = await passwords.hash(password);
+      try {
+        return await db.user.create({ data: { ...profile, passwordHash } });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'P2002') {
+          throw new AppError('user.email_taken', `a user with email ${profile.email} already exists`, { status: 409 });
+        }
+        throw error;
+      }
+    },
+
+    find: async (id: string) => (isUuid(id) ? db.user.findUnique({ where: { id } }) : null),
+
+    findByEmail: (email: string) => db.user.findUnique({ where: { email: normalizeEmail(email) } }),
+
+    list: () => db.user.findMany({ orderBy: { createdAt: 'asc' } }),
+
+    async disable(id: string): Promise<User> {
+      if (!isUuid(id) || !(await db.user.findUnique({ where: { id }, select: { id: true } }))) throw notFound('user', id);
+      return db.user.update({ where: { id }, data: { disabled: true } });
+    },
+
+    /**
+     * Checks an email and password. Always does one argon2 verification, against a decoy when
+     * the account does not exist, so the answer's timing says nothing about which emails exist.
+     * Rehashes when the configured argon2 parameters have changed since the hash was made.
+     */
+    async verifyPassword(email: string, password: string): Promise<User | undefined> {
+      const user = await db.user.findUnique({ where: { email: normalizeEmail(email) } });
+      const ok = await passwords.verify(user?.passwordHash, password);
+      if (!user || !ok || user.disabled) return undefined;
+      if (passwords.needsRehash(user.passwordHash)) {
+        await db.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } });
+      }
+      return user;
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

@@ -1,0 +1,18 @@
+import type { z } from 'zod';
+import { AppError } from './errors.ts';
+
+/**
+ * Parses input at the edge of a service. The first problem becomes one line naming the field
+ * (`client.invalid_input: redirectUris.0: expected an absolute URL`).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue.path.join('.');
+  return fail(what, field ? `${field}: ${issue.message}` : issue.message);
+}
+
+function fail(what: string, message: string): never {
+  throw new AppError(`${what}.invalid_input`, message, { status: 400 });
+}

@@ -1,0 +1,58 @@
+import { loadConfig } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { openRuntime } from '../core/runtime.ts';
+import { startServer } from './server.ts';
+
+// The entry point: the only module of the server that reads process.env.
+try {
+  process.loadEnvFile();
+} catch {
+  // .env is optional
+}
+
+const startedAt = performance.now();
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`gatehouse: invalid configuration: ${error.message}\n`);
+    process.exit(78);
+  }
+  throw error;
+}
+
+const log = createLogger({ level: process.env.LOG_LEVEL });
+const runtime = await openRuntime(config);
+if (runtime.generatedSecrets) log.warn({ dataDir: config.dataDir }, 'development secrets generated (set KEY_ENCRYPTION_KEY, COOKIE_KEYS and CLIENT_SECRET_PEPPER in production)');
+if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s development login pages are served');
+
+const server = await startServer({ config, secrets: runtime.secrets, db: runtime.db, log });
+const database = runtime.embedded ? `embedded PostgreSQL, data in ${config.dataDir}/pg` : 'PostgreSQL at DATABASE_URL';
+log.info({ issuer: config.issuer, listen: server.url, database, startupMs: Math.round(performance.now() - startedAt) }, 'gatehouse started');
+if (process.stdout.isTTY || process.env.npm_lifecycle_event === 'start') {
+  process.stdout.write(
+    [
+      '',
+      `  Gatehouse is running at ${config.issuer}`,
+      `  Discovery:  ${config.issuer}/.well-known/openid-configuration`,
+      `  Data:       ${database}`,
+      '  Next:       npx gatehouse user create --email you@example.com --password \'...\'',
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  await server.close();
+  await runtime.close();
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Database } from '../core/database.ts';
+
+/**
+ * oidc-provider's storage for every model except Client (see client-adapter.ts), all in one
+ * table with promoted, indexed columns. Ids and user codes are stored as SHA-256 digests: many
+ * of them are bearer values (codes, opaque tokens, session cookies), and a database dump must
+ * hold none of those. The payload's own copy of the id (`jti`) is dropped for the same reason
+ * and restored from the caller's id on read.
+ */
+export const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+interface Row {
+  payload: AdapterPayload;
+  consumed_at: Date | null;
+  expires_at: Date | null;
+}
+
+export function createPrismaAdapter(db: Database, model: string, now: () => number = Date.now): Adapter {
+  const live = (rows: Row[], id: string | undefined): AdapterPayload | undefined => {
+    const row = rows[0];
+    if (!row || (row.expires_at && row.expires_at.getTime() <= now())) return undefined;
+    const payload = { ...row.payload };
+    if (id !== undefined) payload.jti = id;
+    if (row.consumed_at) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
+    return payload;
+  };
+
+
+  return {
+    async upsert(id, payload, expiresIn) {
+      const { jti: _jti, ...rest } = payload;
+      const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000) : null;
+      const userCode = payload.userCode ? digest(payload.userCode) : null;
+      if (payload.userCode) delete rest.userCode;
+      await db.$executeRaw`
+        INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
+        VALUES (${model}, ${digest(id)}, ${JSON.stringify(rest)}::jsonb, ${payload.grantId ?? null},
+                ${userCode}, ${payload.uid ?? null}, ${expiresAt})
+        ON CONFLICT (model, id) DO UPDATE SET
+          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
+          uid = EXCLUDED.uid, expires_at = EXCLUDED.expires_at`;
+    },
+
+    async find(id) {
+      const rows = await db.$queryRaw<Row[]>`
+        SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
+      return live(rows, id);
+    },
+
+    async findByUserCode(userCode) {
+      const rows = await db.$queryRaw<Row[]>`
+        SELECT payload, consumed_at, expires_at FROM oidc_payloads
+        WHERE model = ${model} AND user_code = ${digest(userCode)} LIMIT 1`;
+      const payload = live(rows, undefined);
+      if (payload) payload.userCode = userCode;
+      return payload;
+    },
+
+    async findByUid(uid) {
+      const rows = await db.$queryRaw<Array<Row & { id: string }>>`
+        SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ${model} AND uid = ${uid} LIMIT 1`;
+      return live(rows, undefined);
+    },
+
+    async consume(id) {
+      // Exactly one of several concurrent redemptions may win: the update only matches an
+      // unconsumed row, and whoever matches nothing lost the race and is treated as a replay.
+      const rows = await db.$queryRaw<Array<{ grant_id: string | null }>>`
+        UPDATE oidc_payloads SET consumed_at = now()
+        WHERE model = ${model} AND id = ${digest(id)} AND consumed_at IS NULL
+        RETURNING grant_id`;
+      if (rows.length === 0) {
+        const [row] = await db.$queryRaw<Array<{ grant_id: string | null }>>`
+          SELECT grant_id FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
+        if (row?.grant_id) await revokeGrant(db, row.grant_id);
+        throw new errors.InvalidGrant(`${model} already consumed`);
+      }
+    },
+
+    async destroy(id) {
+      await db.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
+    },
+
+    async revokeByGrantId(grantId) {
+      await db.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND grant_id = ${grantId}`;
+    },
+  };
+}
+
+/** A replayed code or token: everything issued under its grant goes, and the grant with it. */
+async function revokeGrant(db: Database, grantId: string): Promise<void> {
+  await db.$executeRaw`
+    DELETE FROM oidc_payloads WHERE grant_id = ${grantId} OR (model = 'Grant' AND id = ${digest(grantId)})`;
+}
+
+/** Deletes expired rows; returns how many. Run on an interval by the server. */
+export async function sweepExpired(db: Database): Promise<number> {
+  return db.$executeRaw`DELETE FROM oidc_payloads WHERE expires_at < now()`;
+}

@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config, type Secrets } from '../../apps/core/config.ts';
+import { createDatabase, type Database } from '../../apps/core/database.ts';
+import { createLogger } from '../../apps/core/logger.ts';
+import { startServer, type RunningServer } from '../../apps/server/server.ts';
+
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+
+/** Secrets for one test run: random, so nothing in the repository looks like a real one. */
+export const testSecrets = (): Secrets => ({
+  keyEncryptionKey: randomBytes(32).toString('base64url'),
+  cookieKeys: [randomBytes(32).toString('base64url')],
+  clientSecretPepper: randomBytes(32).toString('base64url'),
+});
+
+export interface TestServer {
+  url: string;
+  issuer: string;
+  config: Config;
+  secrets: Secrets;
+  db: Database;
+  /** Every log line the server wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  rawLogs: string[];
+  running: RunningServer;
+  close(): Promise<void>;
+}
+
+/** A real Gatehouse server on a loopback port, against a real PostgreSQL. */
+export async function startTestServer(options: { databaseUrl: string; secrets?: Secrets; env?: Record<string, string> }): Promise<TestServer> {
+  const port = await freePort();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    DATABASE_URL: options.databaseUrl,
+    ...options.env,
+  });
+  const secrets = options.secrets ?? testSecrets();
+  const db = createDatabase({ url: options.databaseUrl, poolMax: config.dbPoolMax });
+  const rawLogs: string[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) {
+        rawLogs.push(line);
+        logs.push(JSON.parse(line));
+      }
+      done();
+    },
+  });
+  const log = createLogger({ level: 'debug', destination });
+  const running = await startServer({ config, secrets, db, log });
+  return {
+    url: config.issuer,
+    issuer: config.issuer,
+    config,
+    secrets,
+    db,
+    logs,
+    rawLogs,
+    running,
+    async close() {
+      await running.close();
+      await db.$disconnect();
+    },
+  };
+}
