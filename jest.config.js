@@ -2,9 +2,9 @@
 const base = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
-  // Sources import siblings as `./x.ts`; the compiled output says `./x.js`.
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // Sources import siblings as `./x.ts` (Node 24 runs them as they are); keep those specifiers
+  // so Jest's resolver and Node's own loader (global setup) both find the files.
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: { rewriteRelativeImportExtensions: false } }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 30_000,

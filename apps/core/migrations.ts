@@ -34,10 +34,15 @@ const NO_FILTERS: SchemaFilter = { externalTables: [], externalEnums: [] };
 const APPLY_LOCK_KEY = 4_711_042_001;
 
 export function createMigrator({ databaseUrl, migrationsDir, schemaPath, log }: MigratorOptions): Migrator {
+  // The engine logs JSON lines (with whole migration scripts in them); keep the message.
   const engineLog = (line: string) => {
     if (!log) return;
-    const { level, fields } = JSON.parse(line) as { level: string; fields: { message: string } };
-    log(level === 'INFO' ? fields.message : `${level.toLowerCase()}: ${fields.message}`);
+    try {
+      const { level, fields } = JSON.parse(line) as { level: string; fields: { message: string } };
+      log(level === 'INFO' ? fields.message : `${level.toLowerCase()}: ${fields.message}`);
+    } catch {
+      log(line);
+    }
   };
   const withEngine = <T>(fn: (engine: SchemaEngine) => Promise<T>) => withSchemaEngine(databaseUrl, engineLog, fn);
 

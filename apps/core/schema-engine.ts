@@ -1,12 +1,12 @@
 // Why this module exists: the `prisma` CLI cannot download its native schema engine on our
 // machines, so migrations run on Prisma's WebAssembly build of the same engine
 // (@prisma/schema-engine-wasm), which reaches PostgreSQL through @prisma/adapter-pg. This file
-// keeps the two rough edges of that pairing away from the rest of the code:
-// - the package's entry point imports its `.wasm` file as an ES module, which Node 24 only does
-//   with an ExperimentalWarning and Jest's ESM loader not at all, so we instantiate the wasm by
-//   hand with the package's own wasm-bindgen glue, once per process;
-// - adapter-pg 7.10 is older than the engine (8.1) and three of its behaviours break migrations;
-//   `migrationAdapter` below works around each one.
+// keeps the rough edges of that pairing away from the rest of the code:
+// - the package's entry point imports its `.wasm` file as an ES module, which Node 24 does only
+//   with an ExperimentalWarning on every run and without letting us adjust the wasm's imports;
+//   so we instantiate the wasm by hand with the package's own wasm-bindgen glue, once per process;
+// - the engine (8.1) is newer than adapter-pg (7.10); `patchAdapter` and `migrationAdapter`
+//   work around the three mismatches that break migrations, and clean up after the engine.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { PrismaPg } from '@prisma/adapter-pg';

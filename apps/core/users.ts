@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RequestContext } from './audit.ts';
 import type { Database } from './database.ts';
 import { AppError, notFound } from './errors.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -91,7 +92,7 @@ export function createUserService({ db, passwords }: { db: Database; passwords: 
      * the account does not exist, so the answer's timing says nothing about which emails exist.
      * Rehashes when the configured argon2 parameters have changed since the hash was made.
      */
-    async verifyPassword(email: string, password: string): Promise<User | undefined> {
+    async verifyPassword(email: string, password: string, _context: RequestContext = {}): Promise<User | undefined> {
       const user = await db.user.findUnique({ where: { email: normalizeEmail(email) } });
       const ok = await passwords.verify(user?.passwordHash, password);
       if (!user || !ok || user.disabled) return undefined;

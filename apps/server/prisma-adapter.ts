@@ -35,12 +35,12 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
       const userCode = payload.userCode ? digest(payload.userCode) : null;
       if (payload.userCode) delete rest.userCode;
       await db.$executeRaw`
-        INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
+        INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
         VALUES (${model}, ${digest(id)}, ${JSON.stringify(rest)}::jsonb, ${payload.grantId ?? null},
-                ${userCode}, ${payload.uid ?? null}, ${expiresAt})
+                ${userCode}, ${payload.uid ?? null}, ${payload.accountId ?? null}, ${expiresAt})
         ON CONFLICT (model, id) DO UPDATE SET
           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
-          uid = EXCLUDED.uid, expires_at = EXCLUDED.expires_at`;
+          uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`;
     },
 
     async find(id) {
@@ -93,6 +93,11 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
 async function revokeGrant(db: Database, grantId: string): Promise<void> {
   await db.$executeRaw`
     DELETE FROM oidc_payloads WHERE grant_id = ${grantId} OR (model = 'Grant' AND id = ${digest(grantId)})`;
+}
+
+/** Ends everything a user holds: sessions, grants, codes and tokens. */
+export async function revokeAccount(db: Database, accountId: string): Promise<number> {
+  return db.$executeRaw`DELETE FROM oidc_payloads WHERE account_id = ${accountId}`;
 }
 
 /** Deletes expired rows; returns how many. Run on an interval by the server. */

@@ -1,0 +1,90 @@
+// What every `gatehouse` command shares: the shape of a command and its option table, the
+// usage error, and the formatting of tables, dates and help.
+import type { Services } from '../core/services.ts';
+
+/**
+ * One command-line option. `field` names the service input it fills, so the service's
+ * validation message (`redirectUris.0: expected an absolute URL`) is reported against the
+ * option (`--redirect-uri ftp:x: expected an absolute URL`). Adding an option is one entry.
+ */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  field: string;
+  description: string;
+  /** The placeholder shown in help, e.g. `URL` in `--redirect-uri URL`. */
+  value?: string;
+  /** Repeatable: every occurrence is kept, in order, as an array. */
+  multiple?: boolean;
+  required?: boolean;
+  /** Turns the raw string into the field's value; throws UsageError when it cannot. */
+  parse?: (raw: string, flag: string) => unknown;
+}
+
+export type OptionTable = Record<string, OptionSpec>;
+
+/** What a handler receives: positionals by position, options by field, already parsed. */
+export interface CommandInput {
+  args: string[];
+  fields: Record<string, unknown>;
+}
+
+/** A handler's answer: what a person reads, and what `--json` prints instead. */
+export interface CommandResult {
+  text: string;
+  json: unknown;
+}
+
+export interface CommandContext extends Services {
+  /** Applies pending migrations to the command's database; returns the names applied. */
+  migrate(): Promise<string[]>;
+}
+
+export interface Command<Needs = CommandContext> {
+  summary: string;
+  /** Names of the positional arguments, all required (`['ID']`). */
+  args?: readonly string[];
+  options?: OptionTable;
+  /** `db migrate` opens the database without migrating it first, to report what it applies. */
+  migratesItself?: boolean;
+  run(input: CommandInput, context: Needs): Promise<CommandResult>;
+}
+
+/** One noun (`user`, `client`, ...) and its verbs. */
+export interface Noun {
+  summary: string;
+  commands: Record<string, Command>;
+}
+
+/** Bad command-line input: exit 2, one line, a pointer to `--help`. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const list = (raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean);
+
+export function wholeSeconds(raw: string, flag: string): number {
+  if (!/^\d+$/.test(raw)) throw new UsageError(`${flag}: expected a whole number of seconds`);
+  return Number(raw);
+}
+
+/** UTC, to the second: `2026-11-23T02:01:34Z`. */
+export const formatDate = (date: Date | null | undefined) => (date ? date.toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');
+
+export function table(columns: string[], rows: Array<Array<string | number | boolean>>): string {
+  const cells = [columns, ...rows.map((row) => row.map(String))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  return cells.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+/** Two aligned columns, as help lists commands and options. */
+export function definitions(entries: Array<[string, string]>): string {
+  const width = Math.max(...entries.map(([term]) => term.length));
+  return entries.map(([term, text]) => `  ${term.padEnd(width)}  ${text}`).join('\n');
+}
+
+export function optionUsage(flag: string, spec: Pick<OptionSpec, 'type' | 'value'>): string {
+  return spec.type === 'string' ? `--${flag} ${spec.value ?? 'VALUE'}` : `--${flag}`;
+}

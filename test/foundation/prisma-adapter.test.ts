@@ -1,0 +1,121 @@
+import { createPrismaAdapter, digest, sweepExpired } from '../../apps/server/prisma-adapter.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(() => t.drop());
+
+describe('Prisma adapter (oidc-provider storage contract)', () => {
+  it('stores a payload and finds it by id, restoring jti', async () => {
+    const adapter = createPrismaAdapter(t.db, 'AccessToken');
+    await adapter.upsert('token-1', { jti: 'token-1', accountId: 'u1', grantId: 'g1', kind: 'AccessToken' }, 60);
+    expect(await adapter.find('token-1')).toEqual({ jti: 'token-1', accountId: 'u1', grantId: 'g1', kind: 'AccessToken' });
+  });
+
+  it('stores bearer values only as SHA-256 digests: the raw id is nowhere in the table', async () => {
+    const adapter = createPrismaAdapter(t.db, 'AuthorizationCode');
+    const code = 'a-very-secret-authorization-code-value';
+    await adapter.upsert(code, { jti: code, grantId: 'g2', kind: 'AuthorizationCode' }, 60);
+    const rows = await t.db.$queryRaw<Array<{ dump: string }>>`SELECT row_to_json(p)::text AS dump FROM oidc_payloads p WHERE model = 'AuthorizationCode'`;
+    expect(rows).toHaveLength(1);
+    expect(rows[0].dump).not.toContain(code);
+    expect(rows[0].dump).toContain(digest(code));
+  });
+
+  it('returns undefined for a missing id', async () => {
+    expect(await createPrismaAdapter(t.db, 'AccessToken').find('does-not-exist')).toBeUndefined();
+  });
+
+  it('does not mix models: the same id under another model is another row', async () => {
+    await createPrismaAdapter(t.db, 'Session').upsert('shared-id', { jti: 'shared-id', uid: 'uid-1', kind: 'Session' }, 60);
+    expect(await createPrismaAdapter(t.db, 'Interaction').find('shared-id')).toBeUndefined();
+  });
+
+  it('honours expiresIn: find returns nothing once expired, and the sweep deletes the row', async () => {
+    let clock = Date.now();
+    const adapter = createPrismaAdapter(t.db, 'Interaction', () => clock);
+    await adapter.upsert('soon-gone', { jti: 'soon-gone', kind: 'Interaction' }, 5);
+    expect(await adapter.find('soon-gone')).toBeDefined();
+    clock += 6_000;
+    expect(await adapter.find('soon-gone')).toBeUndefined();
+
+    await createPrismaAdapter(t.db, 'Interaction', () => Date.now() - 10_000).upsert('long-gone', { jti: 'long-gone', kind: 'Interaction' }, 1);
+    expect(await sweepExpired(t.db)).toBeGreaterThanOrEqual(1);
+    const left = await t.db.oidcPayload.count({ where: { id: digest('long-gone') } });
+    expect(left).toBe(0);
+  });
+
+  it('keeps rows without expiresIn forever', async () => {
+    const adapter = createPrismaAdapter(t.db, 'Grant');
+    await adapter.upsert('grant-forever', { jti: 'grant-forever', accountId: 'u1', kind: 'Grant' }, 0);
+    expect(await adapter.find('grant-forever')).toMatchObject({ accountId: 'u1' });
+  });
+
+  it('upsert replaces the payload of an existing id', async () => {
+    const adapter = createPrismaAdapter(t.db, 'Session');
+    await adapter.upsert('sess-1', { jti: 'sess-1', uid: 'u-a', accountId: 'acc-1', kind: 'Session' }, 60);
+    await adapter.upsert('sess-1', { jti: 'sess-1', uid: 'u-a', accountId: 'acc-2', kind: 'Session' }, 60);
+    expect(await adapter.find('sess-1')).toMatchObject({ accountId: 'acc-2' });
+  });
+
+  it('finds by uid', async () => {
+    const adapter = createPrismaAdapter(t.db, 'Session');
+    await adapter.upsert('sess-uid', { jti: 'sess-uid', uid: 'the-uid', accountId: 'acc', kind: 'Session' }, 60);
+    expect(await adapter.findByUid('the-uid')).toMatchObject({ uid: 'the-uid', accountId: 'acc' });
+    expect(await adapter.findByUid('other-uid')).toBeUndefined();
+  });
+
+  it('finds by user code, which is stored hashed', async () => {
+    const adapter = createPrismaAdapter(t.db, 'DeviceCode');
+    await adapter.upsert('device-1', { jti: 'device-1', userCode: 'ABCD-EFGH', kind: 'DeviceCode' }, 60);
+    expect(await adapter.findByUserCode('ABCD-EFGH')).toMatchObject({ userCode: 'ABCD-EFGH' });
+    expect(await adapter.findByUserCode('ZZZZ-ZZZZ')).toBeUndefined();
+    const stored = await t.db.oidcPayload.findFirst({ where: { model: 'DeviceCode' } });
+    expect(JSON.stringify(stored)).not.toContain('ABCD-EFGH');
+  });
+
+  it('marks a consumed row, and find reports it as consumed', async () => {
+    const adapter = createPrismaAdapter(t.db, 'AuthorizationCode');
+    await adapter.upsert('code-c', { jti: 'code-c', grantId: 'g-c', kind: 'AuthorizationCode' }, 60);
+    await adapter.consume('code-c');
+    const found = await adapter.find('code-c');
+    expect(typeof found?.consumed).toBe('number');
+  });
+
+  it('lets exactly one of two concurrent consumes win; the loser gets invalid_grant and the grant is revoked', async () => {
+    const code = createPrismaAdapter(t.db, 'AuthorizationCode');
+    const tokens = createPrismaAdapter(t.db, 'AccessToken');
+    await code.upsert('code-race', { jti: 'code-race', grantId: 'g-race', kind: 'AuthorizationCode' }, 60);
+    await tokens.upsert('at-race', { jti: 'at-race', grantId: 'g-race', kind: 'AccessToken' }, 60);
+    const results = await Promise.allSettled([code.consume('code-race'), code.consume('code-race'), code.consume('code-race')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const losers = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(losers).toHaveLength(2);
+    for (const loser of losers) expect(loser.reason).toMatchObject({ error: 'invalid_grant' });
+    expect(await tokens.find('at-race')).toBeUndefined();
+  });
+
+  it('consuming a missing id fails with invalid_grant', async () => {
+    await expect(createPrismaAdapter(t.db, 'RefreshToken').consume('never-issued')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('destroy removes one row', async () => {
+    const adapter = createPrismaAdapter(t.db, 'RefreshToken');
+    await adapter.upsert('rt-1', { jti: 'rt-1', grantId: 'g-d', kind: 'RefreshToken' }, 60);
+    await adapter.destroy('rt-1');
+    expect(await adapter.find('rt-1')).toBeUndefined();
+  });
+
+  it('revokeByGrantId removes the model\'s rows of that grant and leaves other grants alone', async () => {
+    const adapter = createPrismaAdapter(t.db, 'RefreshToken');
+    await adapter.upsert('rt-a', { jti: 'rt-a', grantId: 'g-revoke', kind: 'RefreshToken' }, 60);
+    await adapter.upsert('rt-b', { jti: 'rt-b', grantId: 'g-revoke', kind: 'RefreshToken' }, 60);
+    await adapter.upsert('rt-c', { jti: 'rt-c', grantId: 'g-keep', kind: 'RefreshToken' }, 60);
+    await adapter.revokeByGrantId('g-revoke');
+    expect(await adapter.find('rt-a')).toBeUndefined();
+    expect(await adapter.find('rt-b')).toBeUndefined();
+    expect(await adapter.find('rt-c')).toBeDefined();
+  });
+});
