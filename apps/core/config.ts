@@ -36,9 +36,13 @@ const envSchema = z.object({
   DEV_INTERACTIONS: flag,
   TRUST_PROXY: flag,
   SHUTDOWN_TIMEOUT: seconds(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** The names of every variable read, for documentation checks. */
+export const envKeys = Object.keys(envSchema.shape);
 
 export interface Config {
   env: Env['NODE_ENV'];
@@ -59,6 +63,7 @@ export interface Config {
   devInteractions: boolean;
   trustProxy: boolean;
   shutdownTimeout: number;
+  logLevel: Env['LOG_LEVEL'];
 }
 
 const isLoopback = (hostname: string) =>
@@ -96,6 +101,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     devInteractions: e.DEV_INTERACTIONS,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
+    logLevel: e.LOG_LEVEL,
   };
   if (config.production) refuseInsecureProductionSettings(config);
   return config;

@@ -23,7 +23,7 @@ try {
   throw error;
 }
 
-const log = createLogger({ level: process.env.LOG_LEVEL });
+const log = createLogger({ level: config.logLevel });
 const runtime = await openRuntime(config);
 if (runtime.generatedSecrets) log.warn({ dataDir: config.dataDir }, 'development secrets generated (set KEY_ENCRYPTION_KEY, COOKIE_KEYS and CLIENT_SECRET_PEPPER in production)');
 if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s development login pages are served');

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { createKeyEncryption } from '../../apps/core/key-encryption.ts';
+import { createKeyService } from '../../apps/core/keys.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(() => t.drop());
+
+const minutes = (n: number) => n * 60_000;
+
+describe('signing keys', () => {
+  let clock: number;
+  const keys = () =>
+    createKeyService({
+      db: t.db,
+      encryption: createKeyEncryption(randomBytes(32).toString('base64url')),
+      activationDelaySeconds: 600,
+      retainSeconds: 3600,
+      now: () => new Date(clock),
+    });
+
+  beforeEach(async () => {
+    clock = Date.parse('2030-01-01T00:00:00Z');
+    await t.db.signingKey.deleteMany();
+  });
+
+  it('creates an RS256 and an ES256 key at first start, signing at once', async () => {
+    const service = keys();
+    expect(await service.ensureKeys()).toHaveLength(2);
+    expect(await service.ensureKeys()).toHaveLength(0);
+    const list = await service.list();
+    expect(list.map((k) => [k.alg, k.state]).sort()).toEqual([['ES256', 'current'], ['RS256', 'current']]);
+  });
+
+  it('lets two instances starting together on an empty database create one key per algorithm', async () => {
+    await Promise.all([keys().ensureKeys(), keys().ensureKeys(), keys().ensureKeys()]);
+    expect(await t.db.signingKey.count()).toBe(2);
+  });
+
+  it('stores private keys encrypted: no private JWK member is readable in the table', async () => {
+    await keys().ensureKeys();
+    const rows = await t.db.$queryRaw<Array<{ dump: string }>>`SELECT row_to_json(k)::text AS dump FROM signing_keys k`;
+    for (const { dump } of rows) {
+      expect(dump).not.toMatch(/\\"d\\"|\\"p\\"|\\"q\\"/);
+      expect(JSON.parse(dump).public_jwk).not.toHaveProperty('d');
+    }
+  });
+
+  it('refuses to decrypt a private key under another key-encryption key', async () => {
+    await keys().ensureKeys();
+    await expect(keys().keySet()).rejects.toThrow();
+  });
+
+  it('publishes a rotated key as next, signs with it only after the delay, and keeps the old one until its tokens expire', async () => {
+    const service = keys();
+    await service.ensureKeys();
+    const [oldRsa] = (await service.list()).filter((k) => k.alg === 'RS256');
+
+    await service.rotate();
+    let set = await service.keySet();
+    const rsa = () => set.signing.filter((k) => k.alg === 'RS256');
+    expect(rsa()).toHaveLength(2);
+    expect(rsa()[0]).toMatchObject({ kid: oldRsa.kid, key_ops: ['sign', 'verify'] });
+    expect(rsa()[1].key_ops).toEqual(['verify']);
+    expect(set.published.filter((k) => k.alg === 'RS256')).toHaveLength(2);
+    expect(set.published.every((k) => !('d' in k))).toBe(true);
+    expect(set.nextChangeAt?.getTime()).toBe(clock + minutes(10));
+    const before = set.version;
+
+    clock += minutes(10) + 1;
+    set = await service.keySet();
+    expect(set.version).not.toBe(before);
+    expect(rsa()[0].kid).not.toBe(oldRsa.kid);
+    expect(rsa()[0].key_ops).toEqual(['sign', 'verify']);
+    expect(rsa()[1]).toMatchObject({ kid: oldRsa.kid, key_ops: ['verify'] });
+    expect((await service.list()).find((k) => k.kid === oldRsa.kid)?.state).toBe('retired');
+
+    clock += minutes(60);
+    set = await service.keySet();
+    expect(rsa()).toHaveLength(1);
+    expect(set.published.some((k) => k.kid === oldRsa.kid)).toBe(false);
+    expect(await service.sweep()).toBe(2);
+  });
+});
