@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { createServices } from '../../apps/core/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startTestServer, type TestServer, json } from '../support/server.ts';
 
 let t: TestDatabase;
 let server: TestServer;
@@ -25,7 +25,7 @@ describe('discovery and JWKS', () => {
   it('serves OpenID discovery with every endpoint under the issuer', async () => {
     const res = await fetch(`${server.url}/.well-known/openid-configuration`);
     expect(res.status).toBe(200);
-    const meta = await res.json();
+    const meta = await json(res);
     expect(meta).toMatchObject({
       issuer: server.issuer,
       authorization_endpoint: `${server.issuer}/auth`,
@@ -42,11 +42,11 @@ describe('discovery and JWKS', () => {
   it('serves RFC 8414 authorization server metadata', async () => {
     const res = await fetch(`${server.url}/.well-known/oauth-authorization-server`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ issuer: server.issuer, token_endpoint: `${server.issuer}/token` });
+    expect(await json(res)).toMatchObject({ issuer: server.issuer, token_endpoint: `${server.issuer}/token` });
   });
 
   it('publishes an RS256 and an ES256 public key in JWKS, and no private member', async () => {
-    const { keys } = await (await fetch(`${server.url}/jwks`)).json();
+    const { keys } = await json(await fetch(`${server.url}/jwks`));
     expect(keys.map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'RS256']);
     for (const key of keys) for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key).not.toHaveProperty(member);
   });
@@ -61,13 +61,13 @@ describe('health', () => {
   it('GET /healthz says the process is alive', async () => {
     const res = await fetch(`${server.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await json(res)).toEqual({ status: 'ok' });
   });
 
   it('GET /readyz says the database is reachable', async () => {
     const res = await fetch(`${server.url}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', database: 'ok' });
+    expect(await json(res)).toEqual({ status: 'ready', database: 'ok' });
   });
 });
 
@@ -76,27 +76,27 @@ describe('bad input', () => {
     const res = await fetch(`${server.url}/no/such/route`);
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    expect(await res.json()).toEqual({ error: 'not_found', error_description: 'no route for GET /no/such/route' });
+    expect(await json(res)).toEqual({ error: 'not_found', error_description: 'no route for GET /no/such/route' });
   });
 
   it('answers a token request without grant_type with invalid_request', async () => {
     const res = await post('/token', 'foo=bar');
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+    expect(await json(res)).toMatchObject({ error: 'invalid_request' });
   });
 
   it('answers an unsupported grant type (password) with unsupported_grant_type', async () => {
     const { clientId, clientSecret } = await services.clients.create({ name: 'pw', grantTypes: ['client_credentials'], scope: 'openid' });
     const res = await post('/token', 'grant_type=password&username=a&password=b', { authorization: basic(clientId, clientSecret!) });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: 'unsupported_grant_type' });
+    expect(await json(res)).toMatchObject({ error: 'unsupported_grant_type' });
   });
 
   it('answers a JSON body at the token endpoint with a 4xx error, not a 500', async () => {
     const res = await fetch(`${server.url}/token`, { method: 'POST', body: '{"grant_type":"client_credentials"}', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
-    expect((await res.json()).error).toEqual(expect.any(String));
+    expect((await json(res)).error).toEqual(expect.any(String));
   });
 
   it('answers malformed Basic credentials with invalid_request or invalid_client, never a stack trace', async () => {
@@ -145,7 +145,7 @@ describe('clients from the database', () => {
     const { clientId } = await services.clients.create({ name: 'wrong', grantTypes: ['client_credentials'], scope: 'openid' });
     const res = await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, 'not-the-secret') });
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ error: 'invalid_client' });
+    expect(await json(res)).toMatchObject({ error: 'invalid_client' });
   });
 
   it('keeps both the old and the new secret working after a rotation, until the old one expires', async () => {

@@ -77,3 +77,7 @@ export async function startTestServer(options: { databaseUrl: string; secrets?: 
     },
   };
 }
+
+/** A response body as JSON, loosely typed for assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const json = async (res: Response): Promise<any> => res.json();

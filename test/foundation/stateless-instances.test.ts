@@ -1,0 +1,58 @@
+import { createServices } from '../../apps/core/services.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startTestServer, testSecrets, type TestServer, json } from '../support/server.ts';
+
+let t: TestDatabase;
+let a: TestServer;
+let b: TestServer;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  const secrets = testSecrets();
+  const env = { KEY_REFRESH_INTERVAL: '1' };
+  a = await startTestServer({ databaseUrl: t.url, secrets, env });
+  b = await startTestServer({ databaseUrl: t.url, secrets, env });
+});
+afterAll(async () => {
+  await a.close();
+  await b.close();
+  await t.drop();
+});
+
+const kids = async (server: TestServer) =>
+  ((await json(await fetch(`${server.url}/jwks`))).keys as Array<{ kid: string }>).map((k) => k.kid).sort();
+
+describe('two instances sharing one PostgreSQL', () => {
+  it('introspects at one instance an opaque token issued by the other', async () => {
+    const { clients } = createServices({ config: a.config, secrets: a.secrets, db: t.db });
+    const { clientId, clientSecret } = await clients.create({ name: 'shared', grantTypes: ['client_credentials'], scope: 'openid' });
+    const authorization = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`;
+    const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization };
+
+    const issued = await fetch(`${a.url}/token`, { method: 'POST', body: 'grant_type=client_credentials', headers });
+    expect(issued.status).toBe(200);
+    const { access_token } = await json(issued);
+
+    const introspected = await fetch(`${b.url}/token/introspection`, { method: 'POST', body: new URLSearchParams({ token: access_token }).toString(), headers });
+    expect(introspected.status).toBe(200);
+    expect(await json(introspected)).toMatchObject({ active: true, client_id: clientId });
+  });
+
+  it('publishes a key rotated through the database at both instances without a restart', async () => {
+    const before = await kids(a);
+    expect(await kids(b)).toEqual(before);
+
+    const { keys } = createServices({ config: a.config, secrets: a.secrets, db: t.db });
+    await keys.rotate();
+    const expected = (await keys.list()).map((k) => k.kid).sort();
+    expect(expected).toHaveLength(4);
+
+    // Each instance re-reads the keys every KEY_REFRESH_INTERVAL (1 s here).
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && ((await kids(a)).length < 4 || (await kids(b)).length < 4)) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await kids(a)).toEqual(expected);
+    expect(await kids(b)).toEqual(expected);
+  });
+});
