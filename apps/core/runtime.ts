@@ -25,7 +25,7 @@ export async function openRuntime(config: Config, options: { migrate?: boolean }
   const dev = await loadDevelopmentSecrets(config);
   const embedded = config.databaseUrl
     ? undefined
-    : await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, password: dev.embeddedDatabasePassword });
+    : await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, password: dev.embeddedDatabasePassword! });
   const databaseUrl = config.databaseUrl ?? embedded!.url;
   try {
     if (options.migrate !== false) await migrate(databaseUrl);

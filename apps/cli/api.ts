@@ -1,0 +1,61 @@
+import { tokenFormats, type ApiRecord, type ApiService } from '../core/apis.ts';
+import { formatDate, table, wholeSeconds, type Command, type Noun } from './output.ts';
+
+type Needs = { apis: ApiService };
+
+const describeApi = (api: ApiRecord) => ({ identifier: api.identifier, name: api.name, scopes: api.scopes, token_format: api.tokenFormat, ttl: api.ttl, created_at: api.createdAt });
+
+const create: Command<Needs> = {
+  summary: 'register an API (a resource server): the audience its access tokens name',
+  options: {
+    identifier: { type: 'string', field: 'identifier', value: 'URI', required: true, description: 'the audience URI clients ask for with `resource`' },
+    name: { type: 'string', field: 'name', value: 'NAME', description: 'display name' },
+    scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated scopes the API defines, e.g. "orders:read orders:write"' },
+    'token-format': { type: 'string', field: 'tokenFormat', value: 'FORMAT', description: `${tokenFormats.join(' or ')} (default jwt, RFC 9068)` },
+    ttl: { type: 'string', field: 'ttl', value: 'SECONDS', parse: wholeSeconds, description: 'access-token lifetime (default 3600)' },
+  },
+  async run({ fields }, { apis }) {
+    const api = await apis.create(fields as Parameters<ApiService['create']>[0]);
+    return { text: `api ${api.identifier} created (${api.tokenFormat} tokens, ${api.ttl} s, scopes: ${api.scopes.join(' ') || '-'})`, json: describeApi(api) };
+  },
+};
+
+const list: Command<Needs> = {
+  summary: 'list APIs, oldest first',
+  async run(_input, { apis }) {
+    const all = await apis.list();
+    return {
+      text: table(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'CREATED'], all.map((a) => [a.identifier, a.scopes.join(' ') || '-', a.tokenFormat, a.ttl, formatDate(a.createdAt)])),
+      json: all.map(describeApi),
+    };
+  },
+};
+
+const grantOptions = {
+  client: { type: 'string', field: 'clientId', value: 'ID', required: true, description: 'the client' },
+  api: { type: 'string', field: 'identifier', value: 'URI', required: true, description: 'the API\'s identifier' },
+  scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated; default every scope of the API' },
+} as const;
+
+const allow: Command<Needs> = {
+  summary: 'let a client get client_credentials tokens for an API',
+  options: grantOptions,
+  async run({ fields }, { apis }) {
+    const grant = await apis.grantClient(fields as Parameters<ApiService['grantClient']>[0]);
+    return { text: `client ${fields.clientId} may get tokens for ${grant.identifier} with: ${grant.scopes.join(' ') || '(no scope)'}`, json: { client_id: fields.clientId, ...grant } };
+  },
+};
+
+const allowExchange: Command<Needs> = {
+  summary: 'let a client exchange tokens (RFC 8693) for tokens for an API',
+  options: grantOptions,
+  async run({ fields }, { apis }) {
+    const policy = await apis.allowExchange(fields as Parameters<ApiService['allowExchange']>[0]);
+    return { text: `client ${policy.clientId} may exchange tokens for ${policy.identifier} (scopes: ${policy.scopes.join(' ') || 'any of the API\'s'})`, json: policy };
+  },
+};
+
+export const api: Noun = {
+  summary: 'register APIs (resource servers) and say which clients may use them',
+  commands: { create, list, allow, 'allow-exchange': allowExchange },
+};

@@ -1,0 +1,50 @@
+import type { CreateUserBody, User, UserService } from '../core/users.ts';
+import { formatDate, table, type Command, type Noun } from './output.ts';
+
+type Needs = { users: UserService };
+
+const create: Command<Needs> = {
+  summary: 'create a user who signs in with an email address and a password',
+  options: {
+    email: { type: 'string', field: 'email', value: 'EMAIL', required: true, description: 'sign-in address, stored lower-cased' },
+    password: { type: 'string', field: 'password', value: 'PASSWORD', required: true, description: 'at least 8 characters; never printed' },
+    name: { type: 'string', field: 'name', value: 'NAME', description: 'full name (the OpenID Connect name claim)' },
+  },
+  async run({ fields }, { users }) {
+    const user = await users.create(fields as CreateUserBody);
+    return { text: user.id, json: { id: user.id, email: user.email } };
+  },
+};
+
+const userJson = (user: User) => ({
+  id: user.id,
+  email: user.email,
+  name: user.name,
+  disabled: user.disabled,
+  created_at: user.createdAt,
+});
+
+const list: Command<Needs> = {
+  summary: 'list users, oldest first',
+  async run(_input, { users }) {
+    const all = await users.list();
+    return {
+      text: table(
+        ['ID', 'EMAIL', 'NAME', 'DISABLED', 'CREATED'],
+        all.map((u) => [u.id, u.email, u.name ?? '-', u.disabled ? 'yes' : 'no', formatDate(u.createdAt)]),
+      ),
+      json: all.map(userJson),
+    };
+  },
+};
+
+const disable: Command<Needs> = {
+  summary: 'stop a user from signing in (the account and its data stay)',
+  args: ['ID'],
+  async run({ args: [id] }, { users }) {
+    const user = await users.disable(id);
+    return { text: `disabled user ${user.id} (${user.email})`, json: userJson(user) };
+  },
+};
+
+export const user: Noun = { summary: 'create, list and disable users', commands: { create, list, disable } };
