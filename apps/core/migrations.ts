@@ -53,6 +53,8 @@ export function createMigrator({ databaseUrl, migrationsDir, schemaPath, log }: 
         // The engine's own advisory lock sits on a pooled connection that pg may close when idle,
         // so a session of our own serializes concurrent deploys for the whole run.
         const lock = new pg.Client({ connectionString: databaseUrl });
+        // A lost connection surfaces through the engine's own failure; unheard, it would crash the process.
+        lock.on('error', () => {});
         await lock.connect();
         try {
           await lock.query('SELECT pg_advisory_lock($1)', [APPLY_LOCK_KEY]);
