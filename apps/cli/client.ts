@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { ApiService } from '../core/apis.ts';
 import { authMethods, grantTypes, type ClientRecord, type ClientService, type CreateClientBody } from '../core/clients.ts';
 import { commaSeparated, formatDate, table, UsageError, wholeSeconds, type Command, type Noun } from './output.ts';
 
-type Needs = { clients: ClientService };
+type Needs = { clients: ClientService; apis: ApiService };
 
 function readJson(path: string, flag: string): unknown {
   let text: string;
@@ -32,9 +33,15 @@ const create: Command<Needs> = {
     scope: { type: 'string', field: 'scope', value: 'SCOPE', description: 'space-separated scopes it may request (default "openid profile email")' },
     'jwks-file': { type: 'string', field: 'jwks', value: 'PATH', parse: readJson, description: 'JSON file holding the client\'s public keys as a JWK Set (for private_key_jwt)' },
     'jwks-uri': { type: 'string', field: 'jwksUri', value: 'URL', description: 'where the client publishes its JWK Set (for private_key_jwt)' },
+    resource: { type: 'string', field: 'resources', value: 'URI', multiple: true, description: 'an API it may get tokens for, with --scope ∩ the API\'s scopes (all of them without --scope); repeat for more' },
+    'backchannel-logout-uri': { type: 'string', field: 'backchannelLogoutUri', value: 'URL', description: 'where Gatehouse posts a logout token when the user signs out' },
+    'first-party': { type: 'boolean', field: 'firstParty', description: 'one of your own apps: skips the consent page and gets refresh tokens without offline_access' },
   },
-  async run({ fields }, { clients }) {
+  async run({ fields }, { clients, apis }) {
     const { clientId, clientSecret, metadata } = await clients.create(fields as CreateClientBody);
+    for (const identifier of (fields.resources as string[] | undefined) ?? []) {
+      await apis.grantClient({ clientId, identifier, scopes: fields.scope as string | undefined });
+    }
     const text = clientSecret
       ? [`client_id:     ${clientId}`, `client_secret: ${clientSecret}`, shownOnce(clientId)]
       : [`client_id: ${clientId}`];

@@ -10,13 +10,14 @@ import { AppError, ConfigError } from '../core/errors.ts';
 import { migrate, openRuntime } from '../core/runtime.ts';
 import { createServices } from '../core/services.ts';
 import { api } from './api.ts';
+import { audit } from './audit.ts';
 import { client } from './client.ts';
 import { db } from './db.ts';
 import { keys } from './keys.ts';
 import { commandHelp, commonOptions, nounHelp, topHelp, UsageError, type Command, type Noun } from './output.ts';
 import { user } from './user.ts';
 
-const nouns: Record<string, Noun> = { user, client, api, keys, db };
+const nouns: Record<string, Noun> = { user, client, api, keys, db, audit };
 
 interface Invocation {
   name: string;
@@ -112,7 +113,7 @@ async function execute(invocation: Invocation, config: Config): Promise<void> {
     if (runtime.generatedSecrets && !(keyEncryptionKey && cookieKeys && clientSecretPepper)) {
       await write(process.stderr, `gatehouse: note: generated development secrets in ${config.dataDir}/secrets.json; the server must use the same DATA_DIR\n`);
     }
-    const services = createServices({ config, secrets: runtime.secrets, db: runtime.db });
+    const services = createServices({ config, secrets: runtime.secrets, db: runtime.db, actor: 'cli' });
     const result = await invocation.command.run(
       { args: invocation.args, fields: invocation.fields },
       { ...services, migrate: () => migrate(runtime.databaseUrl) },

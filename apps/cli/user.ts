@@ -47,4 +47,13 @@ const disable: Command<Needs> = {
   },
 };
 
-export const user: Noun = { summary: 'create, list and disable users', commands: { create, list, disable } };
+const unlock: Command<Needs> = {
+  summary: 'lift a lockout after too many failed passwords, and reset the failure count',
+  args: ['ID'],
+  async run({ args: [id] }, { users }) {
+    const user = await users.unlock(id);
+    return { text: `unlocked user ${user.id} (${user.email})`, json: userJson(user) };
+  },
+};
+
+export const user: Noun = { summary: 'create, list, disable and unlock users', commands: { create, list, disable, unlock } };

@@ -10,6 +10,7 @@ export type AuditEventType =
   | 'token.issued'
   | 'token.revoked'
   | 'refresh_token.reuse_detected'
+  | 'authorization_code.reuse_detected'
   | 'client.created'
   | 'client.changed'
   | 'client.secret_rotated'
@@ -35,16 +36,103 @@ export interface RequestContext {
   clientId?: string;
 }
 
-export interface AuditLog {
-  record(event: AuditEvent): Promise<void>;
+export interface AuditRecord extends AuditEvent {
+  id: string;
+  at: Date;
 }
 
-export function createAuditLog(db: Database): AuditLog {
+export interface AuditLog {
+  /**
+   * Queues an event; it is written with others in one INSERT within `batchMs`. Never throws:
+   * a failed write is reported to `onError`, because an audit write must not fail a login or
+   * a token request. Await the promise only where the row must exist afterwards.
+   */
+  record(event: AuditEvent): Promise<void>;
+  /** The latest events, oldest first, optionally for one user or client. */
+  tail(filter?: { userId?: string; clientId?: string; limit?: number }): Promise<AuditRecord[]>;
+  /** Deletes events older than `retentionDays`; returns how many. */
+  sweep(retentionDays: number): Promise<number>;
+  /** Writes whatever is queued. */
+  flush(): Promise<void>;
+}
+
+export interface AuditLogOptions {
+  /** Who acts when an event names nobody: `cli` for the command line, `system` by default. */
+  actor?: string;
+  /** Where the request's IP and user agent come from when an event does not carry them. */
+  context?: () => RequestContext | undefined;
+  /** Called for every event as it is recorded (metrics count logins and lockouts this way). */
+  onEvent?: (event: AuditEvent) => void;
+  onError?: (error: unknown) => void;
+  batchMs?: number;
+  now?: () => Date;
+}
+
+const MAX_BATCH = 200;
+
+export function createAuditLog(db: Database, options: AuditLogOptions = {}): AuditLog {
+  const { actor = 'system', context = () => undefined, onEvent = () => {}, onError = () => {}, batchMs = 20, now = () => new Date() } = options;
+  let queue: Array<{ row: AuditEvent & { at: Date }; done: () => void }> = [];
+  let timer: NodeJS.Timeout | undefined;
+
+  async function flush(): Promise<void> {
+    clearTimeout(timer);
+    timer = undefined;
+    while (queue.length) {
+      const batch = queue.slice(0, MAX_BATCH);
+      queue = queue.slice(MAX_BATCH);
+      try {
+        await db.auditEvent.createMany({
+          data: batch.map(({ row }) => ({ ...row, userAgent: row.userAgent?.slice(0, 512), details: row.details as object | undefined })),
+        });
+      } catch (error) {
+        onError(error);
+      }
+      for (const { done } of batch) done();
+    }
+  }
+
   return {
-    async record(event) {
-      await db.auditEvent.create({
-        data: { ...event, userAgent: event.userAgent?.slice(0, 512), details: event.details as object | undefined },
+    record(event) {
+      const request = context();
+      const row = { actor, ip: request?.ip, userAgent: request?.userAgent, ...event, at: now() };
+      try {
+        onEvent(row);
+      } catch (error) {
+        onError(error);
+      }
+      return new Promise<void>((resolve) => {
+        queue.push({ row, done: resolve });
+        if (queue.length >= MAX_BATCH) void flush();
+        else timer ??= setTimeout(() => void flush(), batchMs);
       });
     },
+
+    async tail({ userId, clientId, limit = 50 } = {}) {
+      await flush();
+      const rows = await db.auditEvent.findMany({
+        where: { ...(userId && { userId }), ...(clientId && { clientId }) },
+        orderBy: [{ at: 'desc' }, { id: 'desc' }],
+        take: Math.min(Math.max(limit, 1), 10_000),
+      });
+      return rows.reverse().map((r) => ({
+        id: String(r.id),
+        at: r.at,
+        type: r.type as AuditEventType,
+        actor: r.actor ?? undefined,
+        userId: r.userId ?? undefined,
+        clientId: r.clientId ?? undefined,
+        ip: r.ip ?? undefined,
+        userAgent: r.userAgent ?? undefined,
+        details: (r.details as Record<string, unknown> | null) ?? undefined,
+      }));
+    },
+
+    async sweep(retentionDays) {
+      const cutoff = new Date(now().getTime() - retentionDays * 24 * 3600 * 1000);
+      return (await db.auditEvent.deleteMany({ where: { at: { lt: cutoff } } })).count;
+    },
+
+    flush,
   };
 }

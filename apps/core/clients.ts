@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { SecretHasher } from './client-secrets.ts';
+import type { AuditLog } from './audit.ts';
 import type { Database } from './database.ts';
 import { AppError, notFound } from './errors.ts';
 import { parseInput } from './validation.ts';
@@ -9,15 +10,19 @@ export const grantTypes = ['authorization_code', 'refresh_token', 'client_creden
 export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 const secretAuthMethods = new Set<string>(['client_secret_basic', 'client_secret_post']);
 
+/** The OpenID Connect scopes the provider itself knows; every other scope belongs to an API. */
+export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone'] as const;
+const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).includes(scope);
+
 const redirectUri = z.url({ error: 'expected an absolute URL' }).refine((u) => !u.includes('#'), 'must not contain a fragment');
 
 export const createClientBodySchema = z
   .object({
     name: z.string().trim().min(1, 'is required').max(200),
-    grantTypes: z.array(z.enum(grantTypes)).min(1, 'needs at least one grant type'),
+    grantTypes: z.array(z.enum(grantTypes, { error: `expected one of ${grantTypes.join(', ')}` })).min(1, 'needs at least one grant type'),
     redirectUris: z.array(redirectUri).default([]),
     postLogoutRedirectUris: z.array(redirectUri).default([]),
-    authMethod: z.enum(authMethods).default('client_secret_basic'),
+    authMethod: z.enum(authMethods, { error: `expected one of ${authMethods.join(', ')}` }).default('client_secret_basic'),
     scope: z.string().trim().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'expected space-separated scope tokens').default('openid profile email'),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
     jwksUri: z.url().optional(),
@@ -56,7 +61,7 @@ export interface CreatedClient {
   metadata: Record<string, unknown>;
 }
 
-export function createClientService({ db, secrets, now = () => new Date() }: { db: Database; secrets: SecretHasher; now?: () => Date }) {
+export function createClientService({ db, secrets, audit, now = () => new Date() }: { db: Database; secrets: SecretHasher; audit?: AuditLog; now?: () => Date }) {
   const toRecord = (row: { id: string; name: string; firstParty: boolean; metadata: unknown; createdAt: Date; secrets: Array<{ hash: string; expiresAt: Date | null }> }): ClientRecord => ({
     clientId: row.id,
     name: row.name,
@@ -81,7 +86,9 @@ export function createClientService({ db, secrets, now = () => new Date() }: { d
         redirect_uris: body.redirectUris,
         post_logout_redirect_uris: body.postLogoutRedirectUris,
         token_endpoint_auth_method: body.authMethod,
-        scope: body.scope,
+        // API scopes (orders:read) live in client_apis, granted per API; the client's own
+        // metadata lists only the OpenID scopes, which is all oidc-provider accepts there.
+        scope: body.scope.split(' ').filter(isOidcScope).join(' ') || undefined,
         ...(body.jwks && { jwks: body.jwks }),
         ...(body.jwksUri && { jwks_uri: body.jwksUri }),
         ...(body.backchannelLogoutUri && { backchannel_logout_uri: body.backchannelLogoutUri, backchannel_logout_session_required: true }),
@@ -96,6 +103,7 @@ export function createClientService({ db, secrets, now = () => new Date() }: { d
           ...(clientSecret && { secrets: { create: { hash: secrets.hash(clientSecret) } } }),
         },
       });
+      await audit?.record({ type: 'client.created', clientId, details: { name: body.name, authMethod: body.authMethod, grantTypes: body.grantTypes } });
       return { clientId, clientSecret, metadata };
     },
 
@@ -138,6 +146,7 @@ export function createClientService({ db, secrets, now = () => new Date() }: { d
         })),
         db.clientSecret.create({ data: { clientId, hash: secrets.hash(clientSecret) } }),
       ]);
+      await audit?.record({ type: 'client.secret_rotated', clientId, details: { previousExpiresAt: previous.length ? previousExpiresAt.toISOString() : undefined } });
       return { clientId, clientSecret, previousExpiresAt: previous.length ? previousExpiresAt : undefined };
     },
 

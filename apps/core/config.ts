@@ -1,8 +1,18 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const flag = z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1');
+const flagDefault = (fallback: boolean) =>
+  z.enum(['true', 'false', '1', '0']).default(fallback ? 'true' : 'false').transform((v) => v === 'true' || v === '1');
+const flag = flagDefault(false);
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const ipOrCidr = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/;
+const proxyList = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+  .refine((list) => list.every((p) => ipOrCidr.test(p)), 'expected comma-separated IP addresses or CIDR ranges');
 const optionalSecret = (min: number) =>
   z.string().min(min, `expected at least ${min} characters`).optional().or(z.literal('').transform(() => undefined));
 
@@ -33,8 +43,37 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
   SESSION_TTL: seconds(14 * 24 * 3600),
   CLIENT_CACHE_TTL: z.coerce.number().int().min(0).default(5),
+  /** JWT access tokens (RFC 9068) are signed with this; ES256 signs about 20x faster than RS256. */
+  ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256']).default('ES256'),
   DEV_INTERACTIONS: flag,
-  TRUST_PROXY: flag,
+  /** Reverse proxies whose X-Forwarded-* headers are believed (IPs or CIDRs); nobody else's are. */
+  TRUSTED_PROXIES: proxyList,
+  /** Rate limiting on every public endpoint; `false` only to compare throughput (npm run bench). */
+  RATE_LIMIT_ENABLED: flagDefault(true),
+  /** The window, in seconds, that every limit below counts in. */
+  RATE_LIMIT_WINDOW: seconds(60),
+  /** Requests per window from one client IP, to any public endpoint. */
+  RATE_LIMIT_PER_IP: count(1200),
+  /** Requests per window from one client to the token, introspection and revocation endpoints. */
+  RATE_LIMIT_PER_CLIENT: count(1200),
+  /** Login submissions per window from one client IP. */
+  RATE_LIMIT_LOGIN_PER_IP: count(30),
+  /** How often, in milliseconds, each instance adds its local counts to the shared PostgreSQL counters. */
+  RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(10).max(10_000).default(100),
+  /** Failed passwords in a row before an account is locked (Keycloak's default). */
+  LOCKOUT_THRESHOLD: count(30),
+  /** The first lockout, in seconds; each further failure adds LOCKOUT_WAIT_INCREMENT up to LOCKOUT_MAX_WAIT. */
+  LOCKOUT_WAIT: seconds(60),
+  LOCKOUT_WAIT_INCREMENT: seconds(60),
+  LOCKOUT_MAX_WAIT: seconds(900),
+  /** Seconds without a failure after which the failure count starts again from zero. */
+  LOCKOUT_RESET_AFTER: seconds(12 * 3600),
+  /** Audit events older than this many days are deleted by the sweeper. */
+  AUDIT_RETENTION_DAYS: count(90),
+  /** Serve /metrics on this separate port instead of the public one (recommended in production). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** node:cluster worker processes per instance (apps/server/cluster.ts). */
+  WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   SHUTDOWN_TIMEOUT: seconds(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -60,9 +99,15 @@ export interface Config {
   keys: { jwksMaxAge: number; refreshInterval: number };
   sweepInterval: number;
   clientCacheTtl: number;
+  accessTokenSigningAlg: 'ES256' | 'RS256';
   devInteractions: boolean;
-  trustProxy: boolean;
+  trustedProxies: string[];
+  rateLimit: { enabled: boolean; windowSeconds: number; perIp: number; perClient: number; loginPerIp: number; syncMs: number };
+  lockout: { threshold: number; waitSeconds: number; waitIncrementSeconds: number; maxWaitSeconds: number; resetAfterSeconds: number };
+  auditRetentionDays: number;
+  metricsPort?: number;
   shutdownTimeout: number;
+  workers: number;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -85,7 +130,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     host: e.HOST,
     issuer,
     databaseUrl: e.DATABASE_URL,
-    dataDir: e.DATA_DIR,
+    // Relative to the checkout, not the working directory: the CLI run from anywhere must find
+    // the same embedded database and development secrets as the server.
+    dataDir: resolve(import.meta.dirname, '../..', e.DATA_DIR),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     dbPoolMax: e.DB_POOL_MAX,
     secrets: {
@@ -98,9 +145,28 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     keys: { jwksMaxAge: e.JWKS_MAX_AGE, refreshInterval: e.KEY_REFRESH_INTERVAL },
     sweepInterval: e.SWEEP_INTERVAL,
     clientCacheTtl: e.CLIENT_CACHE_TTL,
+    accessTokenSigningAlg: e.ACCESS_TOKEN_SIGNING_ALG,
     devInteractions: e.DEV_INTERACTIONS,
-    trustProxy: e.TRUST_PROXY,
+    trustedProxies: e.TRUSTED_PROXIES,
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED,
+      windowSeconds: e.RATE_LIMIT_WINDOW,
+      perIp: e.RATE_LIMIT_PER_IP,
+      perClient: e.RATE_LIMIT_PER_CLIENT,
+      loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
+      syncMs: e.RATE_LIMIT_SYNC_MS,
+    },
+    lockout: {
+      threshold: e.LOCKOUT_THRESHOLD,
+      waitSeconds: e.LOCKOUT_WAIT,
+      waitIncrementSeconds: e.LOCKOUT_WAIT_INCREMENT,
+      maxWaitSeconds: e.LOCKOUT_MAX_WAIT,
+      resetAfterSeconds: e.LOCKOUT_RESET_AFTER,
+    },
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    metricsPort: e.METRICS_PORT,
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
+    workers: e.WEB_CONCURRENCY,
     logLevel: e.LOG_LEVEL,
   };
   if (config.production) refuseInsecureProductionSettings(config);

@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from './generated/prisma/client.ts';
 
 export type Database = PrismaClient;
@@ -9,15 +10,22 @@ export interface DatabaseOptions {
   poolMax: number;
 }
 
+const pools = new WeakMap<Database, pg.Pool>();
+
+/** The connection pool behind a database client, for pool-use metrics. */
+export const databasePool = (db: Database): pg.Pool | undefined => pools.get(db);
+
 export function createDatabase({ url, poolMax }: DatabaseOptions): Database {
-  const adapter = new PrismaPg({
+  const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
     // Fail fast when the server is gone, so requests answer 503 instead of hanging.
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
   });
-  return new PrismaClient({ adapter });
+  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  pools.set(db, pool);
+  return db;
 }
 
 /** True when the database answers a trivial query. */

@@ -23,7 +23,7 @@ export interface KeyInfo {
 export interface KeySet {
   /** Changes whenever the published keys or their states change. */
   version: string;
-  /** JWKs for the provider: the current (private) key of each algorithm first; the others public, verify-only. */
+  /** Private JWKs for the provider: the current key of each algorithm first, so it is the one that signs. */
   signing: JWK[];
   /** Public JWKs, as JWKS publishes them. */
   published: JWK[];
@@ -126,13 +126,10 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
       const at = now();
       const { rows, current } = await publishedRows(at);
       const ordered = [...current.values(), ...rows.filter((row) => !current.has(row.alg) || current.get(row.alg)!.id !== row.id)];
-      const signing = ordered.map((row) => {
-        // Only the current key signs, so only its private part is decrypted. It carries no
-        // key_ops: jose imports a private JWK with its key_ops as WebCrypto usages, and a
-        // private RSA key cannot have 'verify'. The others are public and marked verify-only.
-        if (current.get(row.alg)?.id === row.id) return JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK;
-        return { ...(row.publicJwk as JWK), key_ops: ['verify'] };
-      });
+      // oidc-provider wants private JWKs in its key set, and signs with the first key of an
+      // algorithm: the current one leads. No key_ops: jose hands them to WebCrypto as usages,
+      // which a private key cannot combine with 'verify'.
+      const signing = ordered.map((row) => JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK);
       const published = ordered.map((row) => row.publicJwk as JWK);
       const changes = rows.flatMap((row) => [row.activatesAt, row.expiresAt]).filter((d): d is Date => !!d && d > at);
       const nextChangeAt = changes.length ? new Date(Math.min(...changes.map((d) => d.getTime()))) : undefined;

@@ -1,27 +1,37 @@
+import { createApiService } from './apis.ts';
+import { createAuditLog, type AuditLog } from './audit.ts';
 import { createSecretHasher } from './client-secrets.ts';
 import { createClientService } from './clients.ts';
 import type { Config, Secrets } from './config.ts';
 import type { Database } from './database.ts';
 import { createKeyEncryption } from './key-encryption.ts';
 import { createKeyService } from './keys.ts';
+import { createLockout } from './lockout.ts';
 import { createPasswordHasher } from './passwords.ts';
 import { createUserService } from './users.ts';
 
 /** A new key signs only after every cache of the old JWKS has expired and every instance has re-read the keys. */
 export const keyActivationDelay = (config: Config) => config.keys.jwksMaxAge + 2 * config.keys.refreshInterval + 30;
 
-/** The services the server and the CLI share, wired from the configuration. */
-export function createServices({ config, secrets, db }: { config: Config; secrets: Secrets; db: Database }) {
+/**
+ * The services the server and the CLI share, wired from the configuration. `audit` records
+ * what they change; without one, events are recorded as done by `actor` (the CLI passes 'cli').
+ */
+export function createServices({ config, secrets, db, audit, actor }: { config: Config; secrets: Secrets; db: Database; audit?: AuditLog; actor?: string }) {
   const passwords = createPasswordHasher(config.argon2);
+  audit ??= createAuditLog(db, { actor, batchMs: 0 });
   return {
     passwords,
-    users: createUserService({ db, passwords }),
-    clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper) }),
+    audit,
+    users: createUserService({ db, passwords, audit, lockout: createLockout({ db, policy: config.lockout }) }),
+    apis: createApiService({ db }),
+    clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit }),
     keys: createKeyService({
       db,
       encryption: createKeyEncryption(secrets.keyEncryptionKey),
       activationDelaySeconds: keyActivationDelay(config),
       retainSeconds: Math.max(config.ttl.accessToken, config.ttl.idToken),
+      audit,
     }),
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { RequestContext } from './audit.ts';
+import type { AuditLog, RequestContext } from './audit.ts';
 import type { Database } from './database.ts';
+import { createLockout, type Lockout } from './lockout.ts';
 import { AppError, notFound } from './errors.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { parseInput } from './validation.ts';
@@ -61,13 +62,16 @@ const isUuid = (id: string) => z.uuid().safeParse(id).success;
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
-export function createUserService({ db, passwords }: { db: Database; passwords: PasswordHasher }) {
+export function createUserService({ db, passwords, audit, lockout = createLockout({ db }) }: { db: Database; passwords: PasswordHasher; audit?: AuditLog; lockout?: Lockout }) {
+  const record: AuditLog['record'] = (event) => audit?.record(event) ?? Promise.resolve();
   return {
     async create(input: CreateUserBody): Promise<User> {
       const { password, ...profile } = parseInput(createUserBodySchema, input, 'user');
       const passwordHash = await passwords.hash(password);
       try {
-        return await db.user.create({ data: { ...profile, passwordHash } });
+        const user = await db.user.create({ data: { ...profile, passwordHash } });
+        await record({ type: 'user.created', userId: user.id });
+        return user;
       } catch (error) {
         if ((error as { code?: string }).code === 'P2002') {
           throw new AppError('user.email_taken', `a user with email ${profile.email} already exists`, { status: 409 });
@@ -84,18 +88,50 @@ export function createUserService({ db, passwords }: { db: Database; passwords: 
 
     async disable(id: string): Promise<User> {
       if (!isUuid(id) || !(await db.user.findUnique({ where: { id }, select: { id: true } }))) throw notFound('user', id);
-      return db.user.update({ where: { id }, data: { disabled: true } });
+      // Ending the user's sessions, grants and tokens makes the change bite at once.
+      const [user] = await db.$transaction([
+        db.user.update({ where: { id }, data: { disabled: true } }),
+        db.oidcPayload.deleteMany({ where: { accountId: id } }),
+      ]);
+      await record({ type: 'user.disabled', userId: id });
+      return user;
+    },
+
+    /** Lifts a brute-force lockout and clears the failure count. */
+    async unlock(id: string): Promise<User> {
+      if (!isUuid(id) || !(await db.user.findUnique({ where: { id }, select: { id: true } }))) throw notFound('user', id);
+      await lockout.unlock(id);
+      await record({ type: 'user.unlocked', userId: id });
+      return (await db.user.findUnique({ where: { id } }))!;
     },
 
     /**
      * Checks an email and password. Always does one argon2 verification, against a decoy when
      * the account does not exist, so the answer's timing says nothing about which emails exist.
      * Rehashes when the configured argon2 parameters have changed since the hash was made.
+     * Failures count towards a temporary lockout (lockout.ts); while locked even the right
+     * password is refused, with the same answer and after the same argon2 work.
      */
-    async verifyPassword(email: string, password: string, _context: RequestContext = {}): Promise<User | undefined> {
+    async verifyPassword(email: string, password: string, context: RequestContext = {}): Promise<User | undefined> {
       const user = await db.user.findUnique({ where: { email: normalizeEmail(email) } });
       const ok = await passwords.verify(user?.passwordHash, password);
-      if (!user || !ok || user.disabled) return undefined;
+      const seen = { ip: context.ip, userAgent: context.userAgent, clientId: context.clientId };
+      if (!user || user.disabled) {
+        void record({ type: 'login.failed', ...seen, details: { reason: user ? 'disabled' : 'unknown_account' } });
+        return undefined;
+      }
+      if (lockout.isLocked(user)) {
+        void record({ type: 'login.failed', userId: user.id, actor: `user:${user.id}`, ...seen, details: { reason: 'locked' } });
+        return undefined;
+      }
+      if (!ok) {
+        const { failures, lockedUntil } = await lockout.registerFailure(user);
+        void record({ type: 'login.failed', userId: user.id, actor: `user:${user.id}`, ...seen, details: { reason: 'wrong_password', failures } });
+        if (lockedUntil) void record({ type: 'login.locked_out', userId: user.id, actor: 'system', ...seen, details: { failures, lockedUntil: lockedUntil.toISOString() } });
+        return undefined;
+      }
+      await lockout.registerSuccess(user);
+      void record({ type: 'login.succeeded', userId: user.id, actor: `user:${user.id}`, ...seen });
       if (passwords.needsRehash(user.passwordHash)) {
         await db.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } });
       }

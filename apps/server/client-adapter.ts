@@ -35,7 +35,7 @@ const SECRET_STANDIN = 'hashed-secret-see-client_secrets-table-00000000';
 
 export function toProviderMetadata(record: ClientRecord): AdapterPayload {
   const usesSecret = String(record.metadata.token_endpoint_auth_method ?? 'client_secret_basic').startsWith('client_secret_');
-  return { ...record.metadata, ...(usesSecret && { client_secret: SECRET_STANDIN }) } as AdapterPayload;
+  return { ...record.metadata, first_party: record.firstParty, ...(usesSecret && { client_secret: SECRET_STANDIN }) } as AdapterPayload;
 }
 
 export function createClientAdapter(lookup: ClientLookup): Adapter {

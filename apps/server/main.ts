@@ -31,7 +31,7 @@ if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s d
 const server = await startServer({ config, secrets: runtime.secrets, db: runtime.db, log });
 const database = runtime.embedded ? `embedded PostgreSQL, data in ${config.dataDir}/pg` : 'PostgreSQL at DATABASE_URL';
 log.info({ issuer: config.issuer, listen: server.url, database, startupMs: Math.round(performance.now() - startedAt) }, 'gatehouse started');
-if (process.stdout.isTTY || process.env.npm_lifecycle_event === 'start') {
+if ((process.stdout.isTTY || process.env.npm_lifecycle_event === 'start') && !process.env.GATEHOUSE_WORKER) {
   process.stdout.write(
     [
       '',

@@ -15,13 +15,21 @@ export const paths = {
   oauthMetadata: '/.well-known/oauth-authorization-server',
   healthz: '/healthz',
   readyz: '/readyz',
+  metrics: '/metrics',
   interaction: '/interaction/:uid',
   interactionUrl: (uid: string) => `/interaction/${encodeURIComponent(uid)}`,
+  interactionLogin: '/interaction/:uid/login',
+  interactionLoginUrl: (uid: string) => `/interaction/${encodeURIComponent(uid)}/login`,
+  interactionConsent: '/interaction/:uid/consent',
+  interactionConsentUrl: (uid: string) => `/interaction/${encodeURIComponent(uid)}/consent`,
+  stylesheet: '/static/gatehouse.css',
   ...providerRoutes,
 } as const;
 
 const providerPaths = new Set<string>([paths.discovery, paths.oauthMetadata, ...Object.values(providerRoutes)]);
 
-/** Whether oidc-provider owns this path (its own sub-paths, like /session/end/confirm, included). */
+/** Whether oidc-provider owns this path (its own sub-paths, like /session/end/confirm and /auth/:uid, included). */
 export const isProviderPath = (path: string) =>
-  providerPaths.has(path) || path.startsWith(`${providerRoutes.end_session}/`);
+  providerPaths.has(path) || path.startsWith(`${providerRoutes.end_session}/`) ||
+  // where a finished interaction resumes the authorization request (/auth/:uid)
+  path.startsWith(`${providerRoutes.authorization}/`);

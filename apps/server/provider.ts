@@ -1,12 +1,15 @@
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../core/config.ts';
-import type { ClientService } from '../core/clients.ts';
+import { oidcScopes, type ClientService } from '../core/clients.ts';
 import type { Database } from '../core/database.ts';
 import type { KeySet } from '../core/keys.ts';
 import { standardClaims, type UserService } from '../core/users.ts';
 import { createClientAdapter, type ClientLookup } from './client-adapter.ts';
 import { paths, providerRoutes } from './paths.ts';
+import type { ProviderPages } from './interactions/provider-pages.ts';
 import { createPrismaAdapter } from './prisma-adapter.ts';
+import { resourceServerFeatures, type ResourceLookup } from './resource-servers.ts';
+import { registerTokenExchange, tokenExchangeClaims } from './token-exchange.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -16,6 +19,10 @@ export interface ProviderDeps {
   clients: ClientService;
   clientLookup: ClientLookup;
   users: UserService;
+  /** APIs and exchange policies per client (resource-servers.ts). */
+  resources: ResourceLookup;
+  /** Gatehouse's logout, logged-out and error pages (interactions/provider-pages.ts). */
+  pages?: ProviderPages;
   /** Extra configuration from later capabilities (interactions, resource servers, ...). */
   extend?: (configuration: Configuration) => Configuration;
 }
@@ -28,15 +35,21 @@ export const claimsByScope = {
   phone: ['phone_number', 'phone_number_verified'],
 };
 
-export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, extend = (c) => c }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, pages, extend = (c) => c }: ProviderDeps): Provider {
   const clientAdapter = createClientAdapter(clientLookup);
   const base: Configuration = {
     adapter: (model: string) => (model === 'Client' ? clientAdapter : createPrismaAdapter(db, model)),
+    // keySet.signing lists each algorithm's current key first; oidc-provider signs with the first match.
     jwks: { keys: keySet.signing as never },
-    cookies: { keys: cookieKeys },
+    // Secure whenever the issuer is https, even behind a proxy that speaks http to us (see below).
+    cookies: {
+      keys: cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
+      short: { httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
+    },
     routes: providerRoutes,
     claims: claimsByScope,
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'address', 'phone'],
+    scopes: [...oidcScopes],
     responseTypes: ['code'],
     // Public clients must use PKCE; confidential ones may (S256 is the only method offered).
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
@@ -47,11 +60,12 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     },
     features: {
       devInteractions: { enabled: config.devInteractions },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      ...resourceServerFeatures(resources, config.accessTokenSigningAlg),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, ...(pages && { logoutSource: pages.logoutSource, postLogoutSuccessSource: pages.postLogoutSuccessSource }) },
+      backchannelLogout: { enabled: true },
+      claimsParameter: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => paths.interactionUrl(interaction.uid) },
     // HMAC algorithms would need the clear client secret, which is never stored.
@@ -64,8 +78,9 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     ttl: {
-      AccessToken: config.ttl.accessToken,
-      ClientCredentials: config.ttl.accessToken,
+      // A token for an API lives as long as that API says (apis.ttl).
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       IdToken: config.ttl.idToken,
       RefreshToken: config.ttl.refreshToken,
       Session: config.ttl.session,
@@ -74,14 +89,29 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       AuthorizationCode: 60,
     },
     rotateRefreshToken: true,
-    renderError(ctx, out) {
+    // Refresh tokens need the refresh_token grant, and offline_access or a first-party client.
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || (client as { first_party?: boolean }).first_party === true),
+    // first_party (clients.first_party) lets a client skip the consent page.
+    extraClientMetadata: { properties: ['first_party'] },
+    extraTokenClaims: (_ctx, token) => tokenExchangeClaims(token),
+    renderError: pages?.renderError ?? ((ctx, out) => {
       ctx.type = 'json';
       ctx.body = out;
-    },
+    }),
   };
 
   const provider = new Provider(config.issuer, extend(base));
-  provider.proxy = config.trustProxy;
+  // Safe only because clientIp (middleware/client-ip.ts) strips X-Forwarded-* from untrusted peers.
+  provider.proxy = config.trustedProxies.length > 0;
+  if (config.issuer.startsWith('https:')) {
+    // Browsers reach us over https (the issuer); the cookie library would otherwise refuse Secure cookies on a plain hop.
+    provider.use(async function cookiesAreSecure(ctx, next) {
+      ctx.cookies.secure = true;
+      await next();
+    });
+  }
+  registerTokenExchange(provider, { lookup: resources, publishedKeys: keySet.published, accessTokenAlg: config.accessTokenSigningAlg });
 
   // The hook oidc-provider exposes for hashed client secrets (panva/node-oidc-provider#631).
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {

@@ -3,13 +3,25 @@ import type { AddressInfo } from 'node:net';
 import type { Config, Secrets } from '../core/config.ts';
 import type { Database } from '../core/database.ts';
 import type { Logger } from '../core/logger.ts';
+import { createAuditLog } from '../core/audit.ts';
+import { databasePool } from '../core/database.ts';
+import { requestScope } from '../core/request-context.ts';
 import { createServices } from '../core/services.ts';
+import { recordProviderEvents } from './audit-events.ts';
+import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.ts';
+import { createRateLimits } from './middleware/rate-limit.ts';
 import { createApp } from './app.ts';
 import { createClientLookup } from './client-adapter.ts';
 import { answerDatabaseOutagesWith503, cacheMetadata } from './middleware/provider-extras.ts';
 import { sweepExpired } from './prisma-adapter.ts';
 import { createProvider } from './provider.ts';
 import { createProviderHost } from './provider-host.ts';
+import { createCsrf } from './interactions/csrf.ts';
+import { createInteractionRouter } from './interactions/interaction-router.ts';
+import { createProviderPages } from './interactions/provider-pages.ts';
+import { providerPageSecurityHeaders } from './middleware/page-security.ts';
+import { createStaticRouter, createViews } from './views.ts';
+import { createResourceLookup } from './resource-servers.ts';
 
 export interface ServerDeps {
   config: Config;
@@ -27,8 +39,19 @@ export interface RunningServer {
 
 /** Wires the services and starts listening. The caller owns the database and closes it after. */
 export async function startServer({ config, secrets, db, log }: ServerDeps): Promise<RunningServer> {
-  const { users, clients, keys } = createServices({ config, secrets, db });
+  const metrics = createMetrics({ pool: databasePool(db) });
+  const audit = createAuditLog(db, {
+    context: () => requestScope.getStore(),
+    onEvent: countAuditEvents(metrics),
+    onError: (err) => log.error({ err }, 'audit write failed'),
+  });
+  const { users, clients, keys, apis } = createServices({ config, secrets, db, audit });
   const clientLookup = createClientLookup(clients, config.clientCacheTtl);
+  const resources = createResourceLookup(apis, config.clientCacheTtl);
+
+  const views = createViews();
+  const pages = createProviderPages(views);
+  const csrf = createCsrf(secrets.cookieKeys[0]);
 
   const created = await keys.ensureKeys();
   if (created.length) log.info({ kids: created }, 'created signing keys');
@@ -38,15 +61,38 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     refreshIntervalSeconds: config.keys.refreshInterval,
     onError: (err) => log.warn({ err }, 'key refresh failed'),
     build(keySet) {
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users });
+      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, pages });
+      provider.use(providerPageSecurityHeaders);
       provider.use(answerDatabaseOutagesWith503(provider));
       provider.use(cacheMetadata(config.keys.jwksMaxAge));
       provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));
+      recordProviderEvents(provider, { audit, metrics });
       return provider;
     },
   });
 
-  const app = createApp({ db, host, log, trustProxy: config.trustProxy });
+  const interactions = createInteractionRouter({ host, views, csrf, log, users });
+  let lastLimiterWarning = 0;
+  const rateLimits = config.rateLimit.enabled
+    ? createRateLimits({
+        db,
+        config: config.rateLimit,
+        onReject: metrics.rateLimited,
+        // A database outage would otherwise log once per sync per key.
+        onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limit counters not shared (database write failed); counting locally'),
+      })
+    : undefined;
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
+  const app = createApp({
+    db,
+    host,
+    log,
+    trustedProxies: config.trustedProxies,
+    https: config.issuer.startsWith('https:'),
+    metrics,
+    serveMetrics: !metricsServer,
+    rateLimit: rateLimits?.middleware,
+    routers: [createStaticRouter(), interactions] });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -55,8 +101,8 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   });
 
   const sweeper = setInterval(() => {
-    Promise.all([sweepExpired(db), keys.sweep()])
-      .then(([artifacts, retiredKeys]) => (artifacts || retiredKeys) && log.debug({ artifacts, retiredKeys }, 'swept expired rows'))
+    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays)])
+      .then(([artifacts, retiredKeys, auditEvents]) => (artifacts || retiredKeys || auditEvents) && log.debug({ artifacts, retiredKeys, auditEvents }, 'swept expired rows'))
       .catch((err) => log.warn({ err }, 'sweep failed'));
   }, config.sweepInterval * 1000).unref();
 
@@ -67,11 +113,13 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     async close() {
       clearInterval(sweeper);
       host.stop();
+      await rateLimits?.close();
+      metricsServer?.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeout * 1000).unref();
         server.close(() => {
           clearTimeout(force);
-          resolve();
+          void audit.flush().then(() => resolve());
         });
         server.closeIdleConnections();
       });

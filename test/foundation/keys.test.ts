@@ -63,10 +63,9 @@ describe('signing keys', () => {
     let set = await service.keySet();
     const rsa = () => set.signing.filter((k) => k.alg === 'RS256');
     expect(rsa()).toHaveLength(2);
+    // The current key leads: oidc-provider signs with the first key of an algorithm.
     expect(rsa()[0]).toMatchObject({ kid: oldRsa.kid, d: expect.any(String) });
-    expect(rsa()[0].key_ops).toBeUndefined();
-    expect(rsa()[1].key_ops).toEqual(['verify']);
-    expect(rsa()[1]).not.toHaveProperty('d');
+    expect(rsa()[1].kid).not.toBe(oldRsa.kid);
     expect(set.published.filter((k) => k.alg === 'RS256')).toHaveLength(2);
     expect(set.published.every((k) => !('d' in k))).toBe(true);
     expect(set.nextChangeAt?.getTime()).toBe(clock + minutes(10));
@@ -76,9 +75,7 @@ describe('signing keys', () => {
     set = await service.keySet();
     expect(set.version).not.toBe(before);
     expect(rsa()[0].kid).not.toBe(oldRsa.kid);
-    expect(rsa()[0]).toHaveProperty('d');
-    expect(rsa()[1]).toMatchObject({ kid: oldRsa.kid, key_ops: ['verify'] });
-    expect(rsa()[1]).not.toHaveProperty('d');
+    expect(rsa()[1].kid).toBe(oldRsa.kid);
     expect((await service.list()).find((k) => k.kid === oldRsa.kid)?.state).toBe('retired');
 
     clock += minutes(60);

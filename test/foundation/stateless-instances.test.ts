@@ -54,5 +54,25 @@ describe('two instances sharing one PostgreSQL', () => {
     }
     expect(await kids(a)).toEqual(expected);
     expect(await kids(b)).toEqual(expected);
+
+    // Published as "next", the new key does not sign yet: a JWT access token still names the old one.
+    const { apis, clients } = createServices({ config: a.config, secrets: a.secrets, db: t.db });
+    await apis.create({ identifier: 'https://orders.example.test', scopes: ['orders:read'] });
+    const { clientId, clientSecret } = await clients.create({ name: 'jwt', grantTypes: ['client_credentials'], scope: 'orders:read' });
+    await apis.grantClient({ clientId, identifier: 'https://orders.example.test', scopes: ['orders:read'] });
+    const current = (await keys.list()).filter((k) => k.state === 'current').map((k) => k.kid);
+    for (const server of [a, b]) {
+      const res = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        body: 'grant_type=client_credentials&resource=https%3A%2F%2Forders.example.test',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
+      });
+      const body = await json(res);
+      expect(body).toMatchObject({ access_token: expect.any(String) });
+      const { access_token } = body;
+      const header = JSON.parse(Buffer.from(access_token.split('.')[0], 'base64url').toString());
+      expect(current).toContain(header.kid);
+      expect(before).toContain(header.kid);
+    }
   });
 });

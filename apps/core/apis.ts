@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import type { Database } from './database.ts';
+import { AppError, notFound } from './errors.ts';
+import { parseInput } from './validation.ts';
+
+export const tokenFormats = ['jwt', 'opaque'] as const;
+export type TokenFormat = (typeof tokenFormats)[number];
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected scope tokens (no spaces, quotes or backslashes)');
+/** Accepts "a b c" or ["a", "b"]; returns unique tokens in the order given. */
+const scopeList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => [...new Set((Array.isArray(v) ? v : v.split(' ')).map((s) => s.trim()).filter(Boolean))])
+  .pipe(z.array(scopeToken).max(100, 'at most 100 scopes'));
+
+const audience = z
+  .url({ error: 'expected an absolute URI' })
+  .max(2000)
+  .refine((u) => !u.includes('#'), 'must not contain a fragment');
+
+export const createApiBodySchema = z.object({
+  identifier: audience,
+  name: z.string().trim().min(1).max(200).optional(),
+  scopes: scopeList.default([]),
+  tokenFormat: z.enum(tokenFormats).default('jwt'),
+  /** Access-token lifetime in seconds: one minute to one day. */
+  ttl: z.coerce.number().int().min(60, 'expected at least 60 seconds').max(86_400, 'expected at most 86400 seconds').default(3600),
+});
+
+export const grantBodySchema = z.object({
+  clientId: z.string().min(1),
+  identifier: audience,
+  /** Omitted: every scope of the API. */
+  scopes: scopeList.optional(),
+});
+
+export type CreateApiBody = z.input<typeof createApiBodySchema>;
+export type GrantBody = z.input<typeof grantBodySchema>;
+
+export interface ApiRecord {
+  id: string;
+  identifier: string;
+  name: string | null;
+  scopes: string[];
+  tokenFormat: TokenFormat;
+  ttl: number;
+  createdAt: Date;
+}
+
+/** An API a client may get tokens for, with the scopes it may have there. */
+export interface ClientResource {
+  identifier: string;
+  scopes: string[];
+  tokenFormat: TokenFormat;
+  ttl: number;
+}
+
+const toRecord = (row: Omit<ApiRecord, 'tokenFormat'> & { tokenFormat: string }): ApiRecord => ({ ...row, tokenFormat: row.tokenFormat as TokenFormat });
+
+/** APIs (RFC 8707 resource servers), which clients may call them, and who may exchange tokens for them. */
+export function createApiService({ db }: { db: Database }) {
+  async function requireApi(identifier: string) {
+    const api = await db.api.findUnique({ where: { identifier } });
+    if (!api) throw notFound('api', identifier);
+    return api;
+  }
+  async function requireClient(clientId: string) {
+    if (!(await db.client.count({ where: { id: clientId } }))) throw notFound('client', clientId);
+  }
+
+  return {
+    async create(input: CreateApiBody): Promise<ApiRecord> {
+      const body = parseInput(createApiBodySchema, input, 'api');
+      if (await db.api.count({ where: { identifier: body.identifier } })) {
+        throw new AppError('api.identifier_taken', `an API with identifier ${body.identifier} already exists`, { status: 409 });
+      }
+      return toRecord(await db.api.create({ data: { ...body, name: body.name ?? null } }));
+    },
+
+    async list(): Promise<ApiRecord[]> {
+      return (await db.api.findMany({ orderBy: { createdAt: 'asc' } })).map(toRecord);
+    },
+
+    async findByIdentifier(identifier: string): Promise<ApiRecord | undefined> {
+      const row = await db.api.findUnique({ where: { identifier } });
+      return row ? toRecord(row) : undefined;
+    },
+
+    /** Lets the client get tokens for the API; its scopes there are `scopes` ∩ the API's scopes. */
+    async grantClient(input: GrantBody): Promise<ClientResource> {
+      const body = parseInput(grantBodySchema, input, 'api');
+      const api = await requireApi(body.identifier);
+      await requireClient(body.clientId);
+      const scopes = body.scopes ? api.scopes.filter((s) => body.scopes!.includes(s)) : api.scopes;
+      await db.clientApi.upsert({
+        where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
+        create: { clientId: body.clientId, apiId: api.id, scopes },
+        update: { scopes },
+      });
+      return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl };
+    },
+
+    /** Every API the client may get tokens for. One query: the token endpoint reads it (through a cache). */
+    async resourcesForClient(clientId: string): Promise<ClientResource[]> {
+      const rows = await db.clientApi.findMany({ where: { clientId }, include: { api: true } });
+      return rows.map(({ scopes, api }) => ({
+        identifier: api.identifier,
+        scopes: scopes.filter((s) => api.scopes.includes(s)),
+        tokenFormat: api.tokenFormat as TokenFormat,
+        ttl: api.ttl,
+      }));
+    },
+
+    /** RFC 8693: the client may exchange subject tokens for tokens for this API, with at most `scopes`. */
+    async allowExchange(input: GrantBody): Promise<{ clientId: string; identifier: string; scopes: string[] }> {
+      const body = parseInput(grantBodySchema, input, 'api');
+      const api = await requireApi(body.identifier);
+      await requireClient(body.clientId);
+      const unknown = (body.scopes ?? []).filter((s) => !api.scopes.includes(s));
+      if (unknown.length) throw new AppError('api.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
+      const scopes = body.scopes ?? [];
+      await db.tokenExchangePolicy.upsert({
+        where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
+        create: { clientId: body.clientId, apiId: api.id, scopes },
+        update: { scopes },
+      });
+      return { clientId: body.clientId, identifier: api.identifier, scopes };
+    },
+
+    /** The exchange policies of a client: target API and the scopes it may carry there (empty policy = all the API's). */
+    async exchangeTargets(clientId: string): Promise<ClientResource[]> {
+      const rows = await db.tokenExchangePolicy.findMany({ where: { clientId }, include: { api: true } });
+      return rows.map(({ scopes, api }) => ({
+        identifier: api.identifier,
+        scopes: scopes.length ? scopes.filter((s) => api.scopes.includes(s)) : api.scopes,
+        tokenFormat: api.tokenFormat as TokenFormat,
+        ttl: api.ttl,
+      }));
+    },
+  };
+}
+
+export type ApiService = ReturnType<typeof createApiService>;

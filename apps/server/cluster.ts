@@ -1,0 +1,49 @@
+// `npm start` runs this: the server on WEB_CONCURRENCY worker processes (node:cluster), sharing
+// one listening socket. With WEB_CONCURRENCY=1 (the default) it is exactly main.ts.
+// Workers share nothing in memory: the database is the only source of truth, which is what
+// every cache (clients, APIs) and the provider host already assume.
+import cluster from 'node:cluster';
+import { resolve } from 'node:path';
+import { loadConfig, type Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { openRuntime } from '../core/runtime.ts';
+
+try {
+  process.loadEnvFile();
+} catch {
+  // .env is optional
+}
+let config: Config | undefined;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  // main.ts reports it, in the same words, on the same exit code.
+}
+
+if (!config || config.workers === 1) {
+  await import('./main.ts');
+} else {
+  // One process starts the embedded PostgreSQL (when there is no DATABASE_URL) and migrates;
+  // the workers only connect, and the primary stops the database after the last worker.
+  const runtime = await openRuntime(config);
+  await runtime.db.$disconnect();
+  const env = { DATABASE_URL: runtime.databaseUrl, GATEHOUSE_WORKER: '1' };
+  cluster.setupPrimary({ exec: resolve(import.meta.dirname, 'main.ts') });
+  let stopping = false;
+  for (let i = 0; i < config.workers; i++) cluster.fork(env);
+  cluster.on('exit', (worker, code) => {
+    if (!stopping) {
+      process.stderr.write(`gatehouse: worker ${worker.process.pid} exited with ${code}; starting another\n`);
+      cluster.fork(env);
+      return;
+    }
+    if (Object.keys(cluster.workers ?? {}).length === 0) void Promise.resolve(runtime.embedded?.stop()).finally(() => process.exit(0));
+  });
+  const stop = () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

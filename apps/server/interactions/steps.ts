@@ -1,0 +1,111 @@
+import type { Context, Next } from 'koa';
+import type { InteractionResults } from 'oidc-provider';
+import type { Logger } from '../../core/logger.ts';
+import { AppError } from '../../core/errors.ts';
+import { allowFormTargets } from '../middleware/page-security.ts';
+import type { ProviderHost } from '../provider-host.ts';
+import type { Views } from '../views.ts';
+import type { Csrf } from './csrf.ts';
+
+type Interaction = Awaited<ReturnType<ProviderHost['provider']['interactionDetails']>>;
+type ProviderClient = NonNullable<Awaited<ReturnType<ProviderHost['provider']['Client']['find']>>>;
+
+export interface InteractionState {
+  form: Record<string, string>;
+  interaction: Interaction;
+  client: ProviderClient;
+}
+
+export type InteractionContext = Context & { state: InteractionState; params: Record<string, string> };
+
+export interface InteractionDeps {
+  host: ProviderHost;
+  views: Views;
+  csrf: Csrf;
+  log: Logger;
+}
+
+const MAX_FORM_BYTES = 16 * 1024;
+
+export const expired = () =>
+  new AppError('interaction.expired', 'This sign-in page has expired or was opened in another browser. Go back to the application and start again.', { status: 400 });
+
+/** Reads an urlencoded form body (at most 16 KiB); a repeated field is refused. */
+export async function parseForm(ctx: InteractionContext, next: Next) {
+  if (!ctx.is('application/x-www-form-urlencoded')) throw new AppError('interaction.bad_form', 'The form could not be read.', { status: 415 });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_FORM_BYTES) throw new AppError('interaction.bad_form', 'The form was too large.', { status: 413 });
+    chunks.push(chunk);
+  }
+  const form: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+    if (name in form) throw new AppError('interaction.bad_form', 'The form could not be read.', { status: 400, detail: `repeated field ${name}` });
+    form[name] = value;
+  }
+  ctx.state.form = form;
+  await next();
+}
+
+/** The interaction the browser's cookie points at; it must be the one named in the path. */
+export function loadInteraction({ host }: Pick<InteractionDeps, 'host'>) {
+  return async function loadInteraction(ctx: InteractionContext, next: Next) {
+    const provider = host.provider;
+    let interaction: Interaction;
+    try {
+      interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    } catch (error) {
+      if ((error as { name?: string }).name === 'SessionNotFound') throw expired();
+      throw error;
+    }
+    if (interaction.uid !== ctx.params.uid) throw expired();
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    if (!client) throw expired();
+    ctx.state.interaction = interaction;
+    ctx.state.client = client;
+    allowFormTargets(ctx, [interaction.params.redirect_uri as string | undefined]);
+    await next();
+  };
+}
+
+export function requirePrompt(name: 'login' | 'consent') {
+  return async function requirePrompt(ctx: InteractionContext, next: Next) {
+    if (ctx.state.interaction.prompt.name !== name) throw expired();
+    await next();
+  };
+}
+
+export function checkCsrf({ csrf }: Pick<InteractionDeps, 'csrf'>) {
+  return async function checkCsrf(ctx: InteractionContext, next: Next) {
+    if (!csrf.verify(ctx.state.interaction.uid, ctx.state.form.csrf)) {
+      throw new AppError('interaction.csrf', 'This form was not sent from the sign-in page it belongs to. Go back to the application and start again.', { status: 403 });
+    }
+    await next();
+  };
+}
+
+/** Hands the result back to oidc-provider and sends the browser on to the authorization endpoint. */
+export async function finishInteraction({ host }: Pick<InteractionDeps, 'host'>, ctx: InteractionContext, result: InteractionResults) {
+  const to = await host.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  ctx.status = 303;
+  ctx.redirect(to);
+}
+
+/** Interaction failures become a friendly page; the detail goes only to the log. */
+export function renderInteractionErrors({ views, log }: Pick<InteractionDeps, 'views' | 'log'>) {
+  return async function renderInteractionErrors(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof AppError && error.expose) {
+        log.info({ code: error.code, detail: error.detail, path: ctx.path }, 'interaction refused');
+        views.render(ctx, 'error', { title: 'Something went wrong', message: error.message }, error.status);
+        return;
+      }
+      log.error({ err: error, path: ctx.path }, 'interaction failed');
+      views.render(ctx, 'error', { title: 'Something went wrong', message: 'An unexpected error occurred. Please try again in a moment.' }, 500);
+    }
+  };
+}

@@ -1,0 +1,60 @@
+import type { Context, Next } from 'koa';
+
+const baseDirectives: Record<string, string[]> = {
+  'default-src': ["'none'"],
+  'style-src': ["'self'"],
+  'img-src': ["'self'"],
+  'form-action': ["'self'"],
+  'frame-ancestors': ["'none'"],
+  'base-uri': ["'none'"],
+};
+
+const serialize = (directives: Record<string, string[]>) =>
+  Object.entries(directives).map(([name, values]) => [name, ...values].join(' ')).join('; ');
+
+const parse = (header: string): Record<string, string[]> =>
+  Object.fromEntries(header.split(';').map((d) => d.trim().split(/\s+/)).filter(([name]) => name).map(([name, ...values]) => [name, values]));
+
+/** What every HTML page we serve carries: a strict CSP, no framing, no referrer, no caching. */
+export function setPageSecurityHeaders(ctx: Context, extra: Record<string, string[]> = {}) {
+  const directives = { ...baseDirectives };
+  for (const [name, values] of Object.entries(extra)) directives[name] = [...(directives[name] ?? []), ...values];
+  ctx.set('Content-Security-Policy', serialize(directives));
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('Cache-Control', 'no-store');
+}
+
+/**
+ * Lets a page's forms lead to these URLs. Browsers apply form-action to the whole redirect
+ * chain after a submit, so a login form whose answer redirects to the client's redirect_uri
+ * needs that origin too.
+ */
+export function allowFormTargets(ctx: Context, urls: Array<string | undefined>) {
+  const header = ctx.response.get('Content-Security-Policy');
+  if (!header) return;
+  const directives = parse(header);
+  if (!directives['form-action']) return;
+  for (const url of urls) {
+    const origin = url && URL.canParse(url) ? new URL(url).origin : undefined;
+    if (origin && origin !== 'null' && !directives['form-action'].includes(origin)) directives['form-action'].push(origin);
+  }
+  ctx.set('Content-Security-Policy', serialize(directives));
+}
+
+export async function pageSecurityHeaders(ctx: Context, next: Next) {
+  setPageSecurityHeaders(ctx);
+  await next();
+}
+
+/**
+ * The same headers on the pages oidc-provider renders itself (form_post, logout, errors).
+ * Its form_post page auto-submits with one inline script whose hash it appends to an existing
+ * script-src directive, so that directive must be present; 'self' adds nothing we serve.
+ */
+export async function providerPageSecurityHeaders(ctx: Context & { oidc?: { params?: Record<string, unknown> } }, next: Next) {
+  setPageSecurityHeaders(ctx, { 'script-src': ["'self'"] });
+  await next();
+  const params = ctx.oidc?.params;
+  if (params) allowFormTargets(ctx, [params.redirect_uri as string | undefined, params.post_logout_redirect_uri as string | undefined]);
+}

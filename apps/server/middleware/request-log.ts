@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Context, Next } from 'koa';
+import type { Logger } from '../../core/logger.ts';
+import { requestScope, type RequestScope } from '../../core/request-context.ts';
+import { isProviderPath } from '../paths.ts';
+
+const saneRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
+
+const scopes = new WeakMap<IncomingMessage, RequestScope>();
+
+/** The scope of the request a Node request object belongs to (oidc-provider's ctx shares it). */
+export const scopeOf = (req: IncomingMessage) => scopes.get(req);
+
+/** A bounded route label for metrics: the router's template, a provider path, or `unmatched`. */
+function routeOf(ctx: Context): string {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  if (typeof matched === 'string') return matched;
+  return isProviderPath(ctx.path) ? ctx.path : 'unmatched';
+}
+
+export interface RequestObserver {
+  observeRequest(labels: { method: string; route: string; status: number }, seconds: number): void;
+}
+
+/**
+ * Gives each request an id (a sane incoming X-Request-Id is kept, so a trace crosses the proxy),
+ * echoes it in the response, opens the request scope every log line and audit event reads,
+ * and writes one line per request. The line has the path without its query string: queries
+ * and bodies carry codes and tokens, and never reach the log.
+ */
+export function requestLog(log: Logger, observer?: RequestObserver) {
+  return async function logRequest(ctx: Context, next: Next) {
+    const started = performance.now();
+    const incoming = ctx.get('x-request-id');
+    const scope: RequestScope = {
+      requestId: saneRequestId.test(incoming) ? incoming : randomUUID(),
+      path: ctx.path,
+      userAgent: ctx.get('user-agent').slice(0, 512) || undefined,
+    };
+    scopes.set(ctx.req, scope);
+    ctx.set('X-Request-Id', scope.requestId);
+    ctx.state.requestScope = scope;
+    await requestScope.run(scope, async () => {
+      try {
+        await next();
+      } finally {
+        const seconds = (performance.now() - started) / 1000;
+        const route = routeOf(ctx);
+        observer?.observeRequest({ method: ctx.method, route, status: ctx.status }, seconds);
+        log.info(
+          { method: ctx.method, route, path: ctx.path, status: ctx.status, durationMs: Math.round(seconds * 10_000) / 10, client_id: scope.clientId ?? ctx.state.claimedClientId, ip: scope.ip },
+          'request',
+        );
+      }
+    });
+  };
+}

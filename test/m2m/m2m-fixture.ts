@@ -1,0 +1,83 @@
+import * as oauth from 'oauth4webapi';
+import { createServices, type Services } from '../../apps/core/services.ts';
+import type { CreateClientBody } from '../../apps/core/clients.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+/** A real Gatehouse on its own database, with the services that set up APIs and clients. */
+export interface M2mFixture {
+  server: TestServer;
+  database: TestDatabase;
+  services: Services;
+  as: oauth.AuthorizationServer;
+  /** A client_credentials client (secret_basic), optionally allowed for APIs. */
+  serviceClient(options?: { resources?: Array<{ identifier: string; scopes?: string[] }>; grantTypes?: CreateClientBody['grantTypes']; extra?: Partial<CreateClientBody> }): Promise<{ clientId: string; clientSecret: string }>;
+  close(): Promise<void>;
+}
+
+export const insecure = { [oauth.allowInsecureRequests]: true } as const;
+
+export async function startM2m(env: Record<string, string> = {}): Promise<M2mFixture> {
+  const database = await createTestDatabase();
+  // No client cache: each test sees the rows it just wrote (the cache itself is tested apart).
+  const server = await startTestServer({ databaseUrl: database.url, env: { CLIENT_CACHE_TTL: '0', RATE_LIMIT_ENABLED: 'false', ...env } });
+  const services = createServices({ config: server.config, secrets: server.secrets, db: database.db });
+  const issuer = new URL(server.issuer);
+  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' }));
+  return {
+    server,
+    database,
+    services,
+    as,
+    async serviceClient({ resources = [], grantTypes = ['client_credentials'], extra = {} } = {}) {
+      const { clientId, clientSecret } = await services.clients.create({ name: 'service', grantTypes, ...extra } as CreateClientBody);
+      for (const r of resources) await services.apis.grantClient({ clientId, identifier: r.identifier, scopes: r.scopes });
+      return { clientId, clientSecret: clientSecret! };
+    },
+    async close() {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
+
+/** A token request with oauth4webapi; returns the parsed token response, or the OAuth error and status. */
+export async function clientCredentials(
+  f: M2mFixture,
+  client: { clientId: string; clientSecret: string },
+  params: Record<string, string> = {},
+): Promise<{ ok: true; token: oauth.TokenEndpointResponse } | { ok: false; status: number; error: string; wwwAuthenticate: string | null }> {
+  const response = await oauth.clientCredentialsGrantRequest(
+    f.as,
+    { client_id: client.clientId },
+    oauth.ClientSecretBasic(client.clientSecret),
+    new URLSearchParams(params),
+    insecure,
+  );
+  if (!response.ok) {
+    const body = (await response.clone().json()) as { error: string };
+    return { ok: false, status: response.status, error: body.error, wwwAuthenticate: response.headers.get('www-authenticate') };
+  }
+  return { ok: true, token: await oauth.processClientCredentialsResponse(f.as, { client_id: client.clientId }, response) };
+}
+
+/** A raw form POST, for requests no client library would send. */
+export async function postForm(url: string, body: string | URLSearchParams, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: the assertion on the body will say so
+  }
+  return { status: response.status, json, headers: response.headers };
+}
+
+export const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+export const decodeJwt = (jwt: string) => ({
+  header: JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()),
+  payload: JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()),
+});
