@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import type { RequestListener } from 'node:http';
 import Koa from 'koa';
 import type { Database } from '../core/database.ts';
 import type { Logger } from '../core/logger.ts';
@@ -11,43 +12,62 @@ import { isProviderPath, paths } from './paths.ts';
 import type { ProviderHost } from './provider-host.ts';
 import { createHealthRouter } from './routes/health.ts';
 
-export interface AppDeps {
-  db: Database;
-  host: ProviderHost;
+export interface EdgeDeps {
   log: Logger;
   /** Proxies whose X-Forwarded-* headers are believed; everyone else's are stripped (client-ip.ts). */
   trustedProxies: string[];
   /** Whether the issuer is https (HSTS). */
   https?: boolean;
   metrics?: Metrics;
-  /** Serve GET /metrics here (false when METRICS_PORT gives it a listener of its own). */
-  serveMetrics?: boolean;
   /** Rate limiting (middleware/rate-limit.ts), after the client IP is known. */
   rateLimit?: Koa.Middleware;
-  /** Routers of later capabilities (interactions, admin, ...), mounted before the provider. */
+}
+
+/**
+ * What every request meets first, whichever Koa app serves it: request id and log line,
+ * security headers, the client's IP, rate limits. The provider gets the same steps through
+ * `provider.use`, so a protocol request runs through one Koa context, not one nested in another.
+ */
+export function edgeMiddleware({ log, trustedProxies, https = false, metrics, rateLimit }: EdgeDeps): Koa.Middleware[] {
+  return [requestLog(log, metrics), securityHeaders({ https }), clientIp(trustedProxies), ...(rateLimit ? [rateLimit] : [])];
+}
+
+export interface AppDeps {
+  db: Database;
+  log: Logger;
+  edge: Koa.Middleware[];
+  trustedProxies: string[];
+  metrics?: Metrics;
+  /** Serve GET /metrics here (false when METRICS_PORT gives it a listener of its own). */
+  serveMetrics?: boolean;
+  /** Routers of later capabilities (interactions, static files, ...). */
   routers?: Router[];
 }
 
-/** Gatehouse's own routes first, then oidc-provider for the paths it owns, then a JSON 404. */
-export function createApp({ db, host, log, trustedProxies, https = false, metrics, serveMetrics = true, rateLimit, routers = [] }: AppDeps): Koa {
+/** Gatehouse's own routes (health, interactions, metrics), then a JSON 404. */
+export function createApp({ db, log, edge, trustedProxies, metrics, serveMetrics = true, routers = [] }: AppDeps): Koa {
   // `proxy` is safe on because clientIp strips X-Forwarded-* unless the peer is a trusted proxy.
   const app = new Koa({ proxy: trustedProxies.length > 0 });
   app.silent = true;
-  app.use(requestLog(log, metrics));
-  app.use(securityHeaders({ https }));
-  app.use(clientIp(trustedProxies));
+  for (const step of edge) app.use(step);
   app.use(errorHandler(log));
   if (metrics && serveMetrics) app.use(metricsRoute(metrics, paths.metrics));
-  if (rateLimit) app.use(rateLimit);
   for (const router of [createHealthRouter(db), ...routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
-  app.use(async function delegateToProvider(ctx, next) {
-    if (!isProviderPath(ctx.path)) return next();
-    ctx.respond = false;
-    await host.handle(ctx.req, ctx.res);
-  });
   app.use(notFoundJson);
   return app;
+}
+
+/** Sends oidc-provider's paths to the current provider and everything else to our app. */
+export function dispatch(host: ProviderHost, app: Koa): RequestListener {
+  const ours = app.callback();
+  return function dispatchRequest(req, res) {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (isProviderPath(path)) void host.handle(req, res);
+    else void ours(req, res);
+  };
 }

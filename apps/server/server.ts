@@ -10,7 +10,7 @@ import { createServices } from '../core/services.ts';
 import { recordProviderEvents } from './audit-events.ts';
 import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.ts';
 import { createRateLimits } from './middleware/rate-limit.ts';
-import { createApp } from './app.ts';
+import { createApp, dispatch, edgeMiddleware } from './app.ts';
 import { createClientLookup } from './client-adapter.ts';
 import { answerDatabaseOutagesWith503, cacheMetadata } from './middleware/provider-extras.ts';
 import { sweepExpired } from './prisma-adapter.ts';
@@ -56,22 +56,6 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const created = await keys.ensureKeys();
   if (created.length) log.info({ kids: created }, 'created signing keys');
 
-  const host = await createProviderHost({
-    keys,
-    refreshIntervalSeconds: config.keys.refreshInterval,
-    onError: (err) => log.warn({ err }, 'key refresh failed'),
-    build(keySet) {
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, pages });
-      provider.use(providerPageSecurityHeaders);
-      provider.use(answerDatabaseOutagesWith503(provider));
-      provider.use(cacheMetadata(config.keys.jwksMaxAge));
-      provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));
-      recordProviderEvents(provider, { audit, metrics });
-      return provider;
-    },
-  });
-
-  const interactions = createInteractionRouter({ host, views, csrf, log, users });
   let lastLimiterWarning = 0;
   const rateLimits = config.rateLimit.enabled
     ? createRateLimits({
@@ -82,18 +66,28 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
         onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limit counters not shared (database write failed); counting locally'),
       })
     : undefined;
+  const edge = edgeMiddleware({ log, trustedProxies: config.trustedProxies, https: config.issuer.startsWith('https:'), metrics, rateLimit: rateLimits?.middleware });
+
+  const host = await createProviderHost({
+    keys,
+    refreshIntervalSeconds: config.keys.refreshInterval,
+    onError: (err) => log.warn({ err }, 'key refresh failed'),
+    build(keySet) {
+      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, pages });
+      for (const step of edge) provider.use(step);
+      provider.use(providerPageSecurityHeaders);
+      provider.use(answerDatabaseOutagesWith503(provider));
+      provider.use(cacheMetadata(config.keys.jwksMaxAge));
+      provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));
+      recordProviderEvents(provider, { audit, metrics });
+      return provider;
+    },
+  });
+
+  const interactions = createInteractionRouter({ host, views, csrf, log, users });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
-  const app = createApp({
-    db,
-    host,
-    log,
-    trustedProxies: config.trustedProxies,
-    https: config.issuer.startsWith('https:'),
-    metrics,
-    serveMetrics: !metricsServer,
-    rateLimit: rateLimits?.middleware,
-    routers: [createStaticRouter(), interactions] });
-  const server = createServer(app.callback());
+  const app = createApp({ db, log, edge, trustedProxies: config.trustedProxies, metrics, serveMetrics: !metricsServer, routers: [createStaticRouter(), interactions] });
+  const server = createServer(dispatch(host, app));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

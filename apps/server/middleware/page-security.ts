@@ -56,5 +56,6 @@ export async function providerPageSecurityHeaders(ctx: Context & { oidc?: { para
   setPageSecurityHeaders(ctx, { 'script-src': ["'self'"] });
   await next();
   const params = ctx.oidc?.params;
-  if (params) allowFormTargets(ctx, [params.redirect_uri as string | undefined, params.post_logout_redirect_uri as string | undefined]);
+  const targets = [params?.redirect_uri, params?.post_logout_redirect_uri].filter((u): u is string => typeof u === 'string');
+  if (targets.length) allowFormTargets(ctx, targets);
 }
