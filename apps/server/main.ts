@@ -1,7 +1,7 @@
 import { loadConfig } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { openRuntime } from '../core/runtime.ts';
+import { openRuntime, type Runtime } from '../core/runtime.ts';
 import { startServer } from './server.ts';
 
 // The entry point: the only module of the server that reads process.env.
@@ -24,7 +24,15 @@ try {
 }
 
 const log = createLogger({ level: config.logLevel });
-const runtime = await openRuntime(config);
+let runtime: Runtime;
+try {
+  runtime = await openRuntime(config);
+} catch (error) {
+  // Say what is wrong in one line (the database is unreachable, a migration failed); the cause goes to the log.
+  log.error({ err: error }, 'start failed');
+  process.stderr.write(`gatehouse: cannot start: ${(error as Error).message}\n`);
+  process.exit(1);
+}
 if (runtime.generatedSecrets) log.warn({ dataDir: config.dataDir }, 'development secrets generated (set KEY_ENCRYPTION_KEY, COOKIE_KEYS and CLIENT_SECRET_PEPPER in production)');
 if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s development login pages are served');
 
