@@ -1,6 +1,13 @@
+// Browser sign-in load: complete authorization-code logins, each in a fresh cookie jar, driven
+// from the bench process against the Gatehouse process the harness started.
+import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import { createCookieJar } from '../test/support/cookie-jar.ts';
 import { authorizationRequest, signIn } from '../test/support/sso.ts';
+import { benchDefaults, type CaseResult } from './harness.ts';
+import type { BenchContext, BenchSection } from './run.ts';
+
+export const loginGoal = 60;
 
 export interface LoginBenchOptions {
   baseUrl: string;
@@ -9,9 +16,10 @@ export interface LoginBenchOptions {
   redirectUri: string;
   email: string;
   password: string;
-  /** How many complete logins to run (bounded). */
-  count?: number;
   concurrency?: number;
+  /** Logins are started until this many seconds have passed, or `maxLogins` have started. */
+  durationSeconds?: number;
+  maxLogins?: number;
 }
 
 export interface LoginBenchResult {
@@ -32,7 +40,7 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
  * consent page is part of every login.
  */
 export async function benchLogins(options: LoginBenchOptions): Promise<LoginBenchResult> {
-  const { count = 200, concurrency = 8 } = options;
+  const { concurrency = 8, durationSeconds = benchDefaults.durationSeconds, maxLogins = 100_000 } = options;
   const config = await client.discovery(new URL(options.baseUrl), options.clientId, undefined, client.ClientSecretBasic(options.clientSecret), {
     execute: [client.allowInsecureRequests],
   });
@@ -49,8 +57,10 @@ export async function benchLogins(options: LoginBenchOptions): Promise<LoginBenc
     await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
   }
 
+  const begin = performance.now();
+  const deadline = begin + durationSeconds * 1000;
   async function worker() {
-    while (started < count) {
+    while (started < maxLogins && performance.now() < deadline) {
       started++;
       const at = performance.now();
       try {
@@ -63,8 +73,7 @@ export async function benchLogins(options: LoginBenchOptions): Promise<LoginBenc
     }
   }
 
-  const begin = performance.now();
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - begin) / 1000;
   const sorted = durations.sort((a, b) => a - b);
   return {
@@ -77,3 +86,44 @@ export async function benchLogins(options: LoginBenchOptions): Promise<LoginBenc
     firstError,
   };
 }
+
+/** A user, and a client that is not first-party, so every login shows the consent page. */
+export async function seedLogin({ services }: BenchContext) {
+  const email = `bench-${randomBytes(4).toString('hex')}@example.test`;
+  const password = 'correct horse battery staple';
+  await services.users.create({ email, password, name: 'Bench User', emailVerified: true });
+  const redirectUri = 'http://127.0.0.1:9/callback';
+  const created = await services.clients.create({ name: 'bench web app', grantTypes: ['authorization_code'], redirectUris: [redirectUri], scope: 'openid profile email' });
+  return { email, password, redirectUri, clientId: created.clientId, clientSecret: created.clientSecret! };
+}
+
+const CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 8);
+
+/**
+ * The login section of `npm run bench`. It runs only with the rate limiter off: the login limit
+ * (RATE_LIMIT_LOGIN_PER_IP, 30 a minute from one IP) would otherwise be what it measures, and
+ * the m2m section already compares the limiter on and off.
+ */
+export const loginSection: BenchSection = {
+  name: 'login',
+  async run(ctx): Promise<CaseResult[]> {
+    if (ctx.rateLimit) return [];
+    const seeded = await seedLogin(ctx);
+    const options = { baseUrl: ctx.gatehouse.url, ...seeded, concurrency: CONCURRENCY };
+    // Warm-up: JIT, the decoy hash, the connection pool and the client cache.
+    await benchLogins({ ...options, durationSeconds: 2, maxLogins: 2 * CONCURRENCY });
+    const result = await benchLogins(options);
+    if (result.firstError) process.stderr.write(`bench login: ${result.errors} failed logins; first: ${result.firstError}\n`);
+    return [{
+      section: 'login',
+      name: `authorization-code login, ${CONCURRENCY} concurrent, RATE_LIMIT_ENABLED=false (logins/s)`,
+      target: `${ctx.gatehouse.url}/auth`,
+      requestsPerSecond: result.loginsPerSecond,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      errors: result.errors,
+      non2xx: 0,
+      goal: loginGoal,
+    }];
+  },
+};

@@ -38,10 +38,10 @@ const create: Command<Needs> = {
     'first-party': { type: 'boolean', field: 'firstParty', description: 'one of your own apps: skips the consent page and gets refresh tokens without offline_access' },
   },
   async run({ fields }, { clients, apis }) {
+    // Checked before the client is written, so a bad --resource or --scope leaves nothing behind.
+    const grants = await apis.planClientResources({ resources: fields.resources as string[] | undefined, scope: fields.scope as string | undefined });
     const { clientId, clientSecret, metadata } = await clients.create(fields as CreateClientBody);
-    for (const identifier of (fields.resources as string[] | undefined) ?? []) {
-      await apis.grantClient({ clientId, identifier, scopes: fields.scope as string | undefined });
-    }
+    for (const grant of grants) await apis.grantClient({ clientId, ...grant });
     const text = clientSecret
       ? [`client_id:     ${clientId}`, `client_secret: ${clientSecret}`, shownOnce(clientId)]
       : [`client_id: ${clientId}`];

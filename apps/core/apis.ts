@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { oidcScopes } from './clients.ts';
 import type { Database } from './database.ts';
 import { AppError, notFound } from './errors.ts';
 import { parseInput } from './validation.ts';
@@ -22,7 +23,7 @@ export const createApiBodySchema = z.object({
   identifier: audience,
   name: z.string().trim().min(1).max(200).optional(),
   scopes: scopeList.default([]),
-  tokenFormat: z.enum(tokenFormats).default('jwt'),
+  tokenFormat: z.enum(tokenFormats, { error: `expected ${tokenFormats.join(' or ')}` }).default('jwt'),
   /** Access-token lifetime in seconds: one minute to one day. */
   ttl: z.coerce.number().int().min(60, 'expected at least 60 seconds').max(86_400, 'expected at most 86400 seconds').default(3600),
 });
@@ -32,6 +33,13 @@ export const grantBodySchema = z.object({
   identifier: audience,
   /** Omitted: every scope of the API. */
   scopes: scopeList.optional(),
+});
+
+/** What `client create --resource ... --scope ...` asks for: checked whole before the client is written. */
+export const clientResourcesSchema = z.object({
+  resources: z.array(audience).default([]),
+  /** Omitted: every scope of each API. */
+  scope: scopeList.optional(),
 });
 
 export type CreateApiBody = z.input<typeof createApiBodySchema>;
@@ -55,14 +63,21 @@ export interface ClientResource {
   ttl: number;
 }
 
+const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).includes(scope);
+
 const toRecord = (row: Omit<ApiRecord, 'tokenFormat'> & { tokenFormat: string }): ApiRecord => ({ ...row, tokenFormat: row.tokenFormat as TokenFormat });
 
 /** APIs (RFC 8707 resource servers), which clients may call them, and who may exchange tokens for them. */
 export function createApiService({ db }: { db: Database }) {
   async function requireApi(identifier: string) {
     const api = await db.api.findUnique({ where: { identifier } });
-    if (!api) throw notFound('api', identifier);
+    if (!api) throw new AppError('api.not_found', `no API with identifier ${identifier}`, { status: 404 });
     return api;
+  }
+  /** Scopes named for an API must be scopes it defines: a typo must not quietly grant nothing. */
+  function requireDefined(api: { identifier: string; scopes: string[] }, scopes: string[] = []) {
+    const unknown = scopes.filter((s) => !api.scopes.includes(s));
+    if (unknown.length) throw new AppError('api.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
   }
   async function requireClient(clientId: string) {
     if (!(await db.client.count({ where: { id: clientId } }))) throw notFound('client', clientId);
@@ -86,18 +101,34 @@ export function createApiService({ db }: { db: Database }) {
       return row ? toRecord(row) : undefined;
     },
 
-    /** Lets the client get tokens for the API; its scopes there are `scopes` ∩ the API's scopes. */
+    /** Lets the client get tokens for the API, with `scopes` (each defined by the API) or all of the API's. */
     async grantClient(input: GrantBody): Promise<ClientResource> {
       const body = parseInput(grantBodySchema, input, 'api');
       const api = await requireApi(body.identifier);
       await requireClient(body.clientId);
-      const scopes = body.scopes ? api.scopes.filter((s) => body.scopes!.includes(s)) : api.scopes;
+      requireDefined(api, body.scopes);
+      const scopes = body.scopes ?? api.scopes;
       await db.clientApi.upsert({
         where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
         create: { clientId: body.clientId, apiId: api.id, scopes },
         update: { scopes },
       });
       return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl };
+    },
+
+    /**
+     * The grants for a client about to be created with `resources` and `scope`, checked before
+     * anything is written: each resource is a registered API, and each scope is an OpenID
+     * Connect scope or defined by one of them. Each API gets the requested scopes it defines.
+     */
+    async planClientResources(input: z.input<typeof clientResourcesSchema>): Promise<Array<{ identifier: string; scopes?: string[] }>> {
+      const body = parseInput(clientResourcesSchema, input, 'api');
+      const apis = await db.api.findMany({ where: { identifier: { in: body.resources } } });
+      const missing = body.resources.findIndex((identifier) => !apis.some((a) => a.identifier === identifier));
+      if (missing >= 0) throw new AppError('api.invalid_input', `resources.${missing}: no API has this identifier`);
+      const stray = body.scope?.find((s) => !isOidcScope(s) && !apis.some((a) => a.scopes.includes(s)));
+      if (stray) throw new AppError('api.invalid_input', `scope: ${stray} is neither an OpenID Connect scope nor defined by any of the resources given`);
+      return apis.map((api) => ({ identifier: api.identifier, scopes: body.scope && api.scopes.filter((s) => body.scope!.includes(s)) }));
     },
 
     /** Every API the client may get tokens for. One query: the token endpoint reads it (through a cache). */
@@ -116,8 +147,7 @@ export function createApiService({ db }: { db: Database }) {
       const body = parseInput(grantBodySchema, input, 'api');
       const api = await requireApi(body.identifier);
       await requireClient(body.clientId);
-      const unknown = (body.scopes ?? []).filter((s) => !api.scopes.includes(s));
-      if (unknown.length) throw new AppError('api.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
+      requireDefined(api, body.scopes);
       const scopes = body.scopes ?? [];
       await db.tokenExchangePolicy.upsert({
         where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },

@@ -58,7 +58,8 @@ export function standardClaims(user: User): Record<string, unknown> {
   };
 }
 
-const isUuid = (id: string) => z.uuid().safeParse(id).success;
+const uuidSchema = z.uuid();
+const isUuid = (id: string) => uuidSchema.safeParse(id).success;
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 

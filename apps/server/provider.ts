@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../core/config.ts';
 import { oidcScopes, type ClientService } from '../core/clients.ts';
 import type { Database } from '../core/database.ts';
@@ -37,6 +37,11 @@ export const claimsByScope = {
 
 export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, pages, extend = (c) => c }: ProviderDeps): Provider {
   const clientAdapter = createClientAdapter(clientLookup);
+  const findAccount: FindAccount = async (_ctx, sub) => {
+    const user = await users.find(sub);
+    if (!user || user.disabled) return undefined;
+    return { accountId: user.id, claims: () => standardClaims(user) as { sub: string } };
+  };
   const base: Configuration = {
     adapter: (model: string) => (model === 'Client' ? clientAdapter : createPrismaAdapter(db, model)),
     // keySet.signing lists each algorithm's current key first; oidc-provider signs with the first match.
@@ -53,11 +58,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     responseTypes: ['code'],
     // Public clients must use PKCE; confidential ones may (S256 is the only method offered).
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
-    async findAccount(_ctx, sub) {
-      const user = await users.find(sub);
-      if (!user || user.disabled) return undefined;
-      return { accountId: user.id, claims: () => standardClaims(user) as { sub: string } };
-    },
+    findAccount,
     features: {
       devInteractions: { enabled: config.devInteractions },
       ...resourceServerFeatures(resources, config.accessTokenSigningAlg),
@@ -111,7 +112,17 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       await next();
     });
   }
-  registerTokenExchange(provider, { lookup: resources, publishedKeys: keySet.published, accessTokenAlg: config.accessTokenSigningAlg });
+  // oidc-provider stops reading a body past its 56 KiB limit (400 invalid_request). Node discards
+  // an unread body itself, but not one a reader began: the rest would then stay in the socket
+  // and stall the next request on that kept-alive connection. Discard it as Node would.
+  provider.use(async function discardUnreadBody(ctx, next) {
+    try {
+      await next();
+    } finally {
+      if (!ctx.req.complete) ctx.req.resume();
+    }
+  });
+  registerTokenExchange(provider, { lookup: resources, publishedKeys: keySet.published, accessTokenAlg: config.accessTokenSigningAlg, findAccount });
 
   // The hook oidc-provider exposes for hashed client secrets (panva/node-oidc-provider#631).
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config, Secrets } from '../core/config.ts';
 import type { Database } from '../core/database.ts';
 import type { Logger } from '../core/logger.ts';
@@ -35,6 +36,18 @@ export interface RunningServer {
   server: Server;
   /** Stops accepting, lets in-flight requests finish (up to SHUTDOWN_TIMEOUT), stops timers. */
   close(): Promise<void>;
+}
+
+/**
+ * Requests Node's parser refuses (headers over 16 KiB, malformed request lines) get an RFC 6749
+ * style JSON error instead of Node's bare status line.
+ */
+function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex) {
+  if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') return socket.destroy();
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const body = JSON.stringify({ error: 'invalid_request', error_description: tooLarge ? 'request headers too large' : 'malformed HTTP request' });
+  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Wires the services and starts listening. The caller owns the database and closes it after. */
@@ -88,6 +101,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
   const app = createApp({ db, log, edge, trustedProxies: config.trustedProxies, metrics, serveMetrics: !metricsServer, routers: [createStaticRouter(), interactions] });
   const server = createServer(dispatch(host, app));
+  server.on('clientError', answerMalformedRequest);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
-import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientResource } from '../core/apis.ts';
 import type { ResourceLookup } from './resource-servers.ts';
 
@@ -16,7 +16,10 @@ interface Subject {
 }
 
 type Ctx = KoaContextWithOIDC;
-type Oidc = Ctx['oidc'] & { params: Record<string, string | undefined>; client: NonNullable<Ctx['oidc']['client']> };
+type Oidc = Ctx['oidc'] & {
+  params: Record<string, string | undefined> & { resource?: string | string[]; audience?: string | string[] };
+  client: NonNullable<Ctx['oidc']['client']>;
+};
 
 /** The `act` claim of each exchanged token, read back by `extraTokenClaims` when the token is saved. */
 const actOf = new WeakMap<object, Record<string, unknown>>();
@@ -32,9 +35,13 @@ const badSubject = () => new errors.InvalidGrant('subject_token is invalid, expi
 /**
  * RFC 8693 token exchange: a service holding an access token gets one for a downstream API, for
  * the same subject, with narrower scope and an `act` claim naming itself. Which client may
- * exchange towards which API is the `token_exchange_policies` table.
+ * exchange towards which API is the `token_exchange_policies` table. The subject is always a
+ * user, who must still be able to sign in: a client's own token has no one to act for.
  */
-export function registerTokenExchange(provider: Provider, { lookup, publishedKeys, accessTokenAlg }: { lookup: ResourceLookup; publishedKeys: JWK[]; accessTokenAlg: 'ES256' | 'RS256' }) {
+export function registerTokenExchange(
+  provider: Provider,
+  { lookup, publishedKeys, accessTokenAlg, findAccount }: { lookup: ResourceLookup; publishedKeys: JWK[]; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount },
+) {
   const jwks = createLocalJWKSet({ keys: publishedKeys });
 
   function checkRequest({ params }: Oidc) {
@@ -45,8 +52,8 @@ export function registerTokenExchange(provider: Provider, { lookup, publishedKey
   }
 
   async function chooseTarget({ params, client }: Oidc): Promise<ClientResource> {
-    const asked = [params.resource, params.audience].filter((v): v is string => !!v);
-    if (new Set(asked).size > 1) throw new errors.InvalidTarget('resource and audience name different targets');
+    const asked = [params.resource, params.audience].flat().filter((v): v is string => !!v);
+    if (new Set(asked).size > 1) throw new errors.InvalidTarget('one exchange yields a token for one target; resource and audience name several');
     const targets = await lookup.exchangeTargets(client.clientId);
     const target = asked.length ? targets.find((t) => t.identifier === asked[0]) : targets.length === 1 ? targets[0] : undefined;
     if (!target) throw new errors.InvalidTarget(asked.length ? 'this client may not exchange tokens for that target' : 'resource is required');
@@ -56,7 +63,7 @@ export function registerTokenExchange(provider: Provider, { lookup, publishedKey
   async function readSubject(value: string): Promise<Subject> {
     if (value.split('.').length === 3) {
       try {
-        const { payload } = await jwtVerify(value, jwks, { issuer: provider.issuer, typ: 'at+jwt' });
+        const { payload } = await jwtVerify(value, jwks, { issuer: provider.issuer, typ: 'at+jwt', requiredClaims: ['sub', 'exp'] });
         return { sub: String(payload.sub), aud: audiences(payload.aud), scopes: splitScope(payload.scope), exp: payload.exp!, act: payload.act as Subject['act'] };
       } catch {
         throw badSubject();
@@ -78,6 +85,11 @@ export function registerTokenExchange(provider: Provider, { lookup, publishedKey
     }
   }
 
+  async function checkAccount(ctx: Ctx, subject: Subject) {
+    // A disabled user's JWTs stay valid until they expire; what they can still be exchanged for does not.
+    if (!(await findAccount(ctx, subject.sub))) throw new errors.InvalidGrant('subject_token does not represent an active user');
+  }
+
   function narrowScope({ params }: Oidc, subject: Subject, target: ClientResource): string[] {
     const grantable = subject.scopes.filter((s) => target.scopes.includes(s));
     const requested = splitScope(params.scope);
@@ -94,6 +106,7 @@ export function registerTokenExchange(provider: Provider, { lookup, publishedKey
     const target = await chooseTarget(oidc);
     const subject = await readSubject(oidc.params.subject_token!);
     await checkAudience(oidc, subject);
+    await checkAccount(ctx, subject);
     const scopes = narrowScope(oidc, subject, target);
 
     // The new token never outlives the one it was exchanged for.
@@ -124,5 +137,6 @@ export function registerTokenExchange(provider: Provider, { lookup, publishedKey
     };
   }
 
-  provider.registerGrantType(TOKEN_EXCHANGE, exchangeToken, parameters);
+  // resource and audience may repeat (RFC 8693 §2.1); chooseTarget answers more than one target with invalid_target.
+  provider.registerGrantType(TOKEN_EXCHANGE, exchangeToken, parameters, ['resource', 'audience']);
 }

@@ -164,3 +164,11 @@ describe('clients from the database', () => {
     expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, second) })).status).toBe(200);
   });
 });
+
+describe('requests Node refuses to parse', () => {
+  it('answers headers over 16 KiB with 431 and an RFC error JSON, not a bare status line', async () => {
+    const res = await fetch(`${server.url}/token`, { headers: { 'x-padding': 'a'.repeat(20_000) } });
+    expect(res.status).toBe(431);
+    expect(await json(res)).toEqual({ error: 'invalid_request', error_description: 'request headers too large' });
+  });
+});

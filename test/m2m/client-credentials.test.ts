@@ -18,7 +18,7 @@ beforeAll(async () => {
   orders = await f.serviceClient({ resources: [{ identifier: ORDERS, scopes: ['orders:read'] }] });
   both = await f.serviceClient({ resources: [{ identifier: ORDERS }, { identifier: BILLING }, { identifier: OPAQUE }] });
 });
-afterAll(async () => { console.log(f.server.logs.filter((l) => Number(l.level) >= 40).map((l) => JSON.stringify(l).slice(0, 600)).join('\n')); await f.close(); });
+afterAll(() => f.close());
 
 describe('POST /token client_credentials with resource indicators', () => {
   it('issues an RFC 9068 JWT access token for the one API the client is allowed, without a resource parameter', async () => {

@@ -41,24 +41,30 @@ export async function startM2m(env: Record<string, string> = {}): Promise<M2mFix
   };
 }
 
-/** A token request with oauth4webapi; returns the parsed token response, or the OAuth error and status. */
-export async function clientCredentials(
-  f: M2mFixture,
-  client: { clientId: string; clientSecret: string },
-  params: Record<string, string> = {},
-): Promise<{ ok: true; token: oauth.TokenEndpointResponse } | { ok: false; status: number; error: string; wwwAuthenticate: string | null }> {
-  const response = await oauth.clientCredentialsGrantRequest(
-    f.as,
-    { client_id: client.clientId },
-    oauth.ClientSecretBasic(client.clientSecret),
-    new URLSearchParams(params),
-    insecure,
-  );
+type TokenOutcome = { ok: true; token: oauth.TokenEndpointResponse } | { ok: false; status: number; error: string; wwwAuthenticate: string | null };
+
+/** The parsed token response, or the OAuth error and status. */
+async function outcome(f: M2mFixture, clientId: string, response: Response): Promise<TokenOutcome> {
   if (!response.ok) {
     const body = (await response.clone().json()) as { error: string };
     return { ok: false, status: response.status, error: body.error, wwwAuthenticate: response.headers.get('www-authenticate') };
   }
-  return { ok: true, token: await oauth.processClientCredentialsResponse(f.as, { client_id: client.clientId }, response) };
+  return { ok: true, token: await oauth.processGenericTokenEndpointResponse(f.as, { client_id: clientId }, response) };
+}
+
+/** A client_credentials token request with oauth4webapi. */
+export async function clientCredentials(f: M2mFixture, client: { clientId: string; clientSecret: string }, params: Record<string, string> = {}): Promise<TokenOutcome> {
+  const response = await oauth.clientCredentialsGrantRequest(f.as, { client_id: client.clientId }, oauth.ClientSecretBasic(client.clientSecret), new URLSearchParams(params), insecure);
+  return outcome(f, client.clientId, response);
+}
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+/** An RFC 8693 token exchange with oauth4webapi; `params` may be pairs to repeat a parameter. */
+export async function tokenExchange(f: M2mFixture, client: { clientId: string; clientSecret: string }, params: Record<string, string> | string[][]): Promise<TokenOutcome> {
+  const response = await oauth.genericTokenEndpointRequest(f.as, { client_id: client.clientId }, oauth.ClientSecretBasic(client.clientSecret), TOKEN_EXCHANGE, params, insecure);
+  return outcome(f, client.clientId, response);
 }
 
 /** A raw form POST, for requests no client library would send. */

@@ -44,7 +44,7 @@ export function createConsentHandlers(deps: InteractionDeps) {
     if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await finishInteraction(deps, ctx, { consent: { grantId } });
+    await finishInteraction(ctx, { consent: { grantId } });
   }
 
   async function skipConsentForFirstParty(ctx: InteractionContext, next: Next) {
@@ -76,7 +76,7 @@ export function createConsentHandlers(deps: InteractionDeps) {
 
   async function finishConsent(ctx: InteractionContext & { state: { decision?: string } }) {
     if (ctx.state.decision === 'allow') return grantRequested(ctx);
-    await finishInteraction(deps, ctx, { error: 'access_denied', error_description: 'The user declined the request' });
+    await finishInteraction(ctx, { error: 'access_denied', error_description: 'The user declined the request' });
   }
 
   return {

@@ -51,7 +51,7 @@ export function createLoginHandlers(deps: InteractionDeps & { users: UserService
   }
 
   async function finishLogin(ctx: InteractionContext & { state: LoginState }) {
-    await finishInteraction(deps, ctx, { login: { accountId: ctx.state.userId!, amr: ['pwd'] } });
+    await finishInteraction(ctx, { login: { accountId: ctx.state.userId!, amr: ['pwd'] } });
   }
 
   return {

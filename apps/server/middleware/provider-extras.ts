@@ -28,7 +28,7 @@ export function cacheMetadata(maxAgeSeconds: number) {
     ctx.set('Cache-Control', `public, max-age=${maxAgeSeconds}`);
     ctx.set('ETag', entry.etag);
     ctx.set('Access-Control-Allow-Origin', '*');
-    if (ctx.get('If-None-Match') === entry.etag) {
+    if (etagMatches(ctx.get('If-None-Match'), entry.etag)) {
       ctx.status = 304;
       ctx.body = null;
       return;
@@ -37,6 +37,13 @@ export function cacheMetadata(maxAgeSeconds: number) {
     ctx.type = 'application/json; charset=utf-8';
     ctx.body = entry.body;
   };
+}
+
+/** RFC 9110 §13.1.2: a list of (possibly weak) entity tags, or `*`, compared weakly. */
+export function etagMatches(header: string, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
 }
 
 const dbDown = Symbol('databaseUnavailable');

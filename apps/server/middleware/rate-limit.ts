@@ -176,18 +176,23 @@ async function claimedClientId(ctx: Context): Promise<string | undefined> {
       return user || undefined;
     }
   }
-  if (!ctx.is('application/x-www-form-urlencoded') || (ctx.request.length ?? 0) > BODY_LIMIT) return undefined;
+  if (!ctx.is('application/x-www-form-urlencoded')) return undefined;
+  if ((ctx.request.length ?? 0) > BODY_LIMIT) throw bodyTooLarge;
   const chunks: Buffer[] = [];
   let size = 0;
+  // Read to the end even past the limit: a body left half-read would be taken for the next
+  // request on a kept-alive connection, and a cut-off form must never reach oidc-provider.
   for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) break;
-    chunks.push(chunk as Buffer);
+    if (size <= BODY_LIMIT) chunks.push(chunk as Buffer);
   }
+  if (size > BODY_LIMIT) throw bodyTooLarge;
   const text = Buffer.concat(chunks).toString('utf8');
   (ctx.req as unknown as { body: string }).body = text;
   return new URLSearchParams(text).get('client_id') ?? undefined;
 }
+
+const bodyTooLarge = new Error('request body too large');
 
 // Keys are bounded in length for the varchar(255) column, whatever a client sends.
 const boundedKey = (key: string) => (key.length <= 200 ? key : createHash('sha256').update(key).digest('base64url'));
@@ -242,7 +247,16 @@ export function createRateLimits(options: {
     async middleware(ctx, next) {
       for (const rule of rules) {
         if (!rule.applies(ctx)) continue;
-        const key = await rule.key(ctx);
+        let key;
+        try {
+          key = await rule.key(ctx);
+        } catch (error) {
+          if (error !== bodyTooLarge) throw error;
+          // oidc-provider's own limit and answer for the same case.
+          ctx.status = 400;
+          ctx.body = { error: 'invalid_request', error_description: 'failed to parse the request body' };
+          return;
+        }
         if (!key) continue;
         const decision = await limiters[rule.name].consume(boundedKey(key));
         if (!decision.allowed) {

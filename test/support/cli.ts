@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Secrets } from '../../apps/core/config.ts';
+import { projectRoot } from '../../apps/core/runtime.ts';
+
+const cli = resolve(projectRoot, 'bin/gatehouse.js');
+const node = resolve(projectRoot, 'node_modules/.bin/node'); // the project's Node 24, which runs .ts
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The real `gatehouse` command, spawned as an operator runs it, against `databaseUrl` with the
+ * given secrets. It runs in a temporary directory, so no `.env` of the checkout is read.
+ */
+export async function createCli(databaseUrl: string, secrets: Secrets) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
+  const env = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    KEY_ENCRYPTION_KEY: secrets.keyEncryptionKey,
+    COOKIE_KEYS: secrets.cookieKeys.join(','),
+    CLIENT_SECRET_PEPPER: secrets.clientSecretPepper,
+  };
+  const run = (...args: string[]) =>
+    new Promise<CliRun>((done, fail) => {
+      const child = spawn(node, [cli, ...args], { cwd: dataDir, env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('error', fail);
+      child.on('close', (code) => done({ code, stdout, stderr }));
+    });
+  return {
+    run,
+    /** Runs with --json and parses stdout; the run must have succeeded with nothing on stderr. */
+    async json(...args: string[]) {
+      const result = await run(...args, '--json');
+      if (result.code !== 0 || result.stderr) throw new Error(`gatehouse ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+      return JSON.parse(result.stdout);
+    },
+    close: () => rm(dataDir, { recursive: true, force: true }),
+  };
+}
