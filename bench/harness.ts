@@ -1,8 +1,10 @@
-// What every bench section shares: starting a server process, driving it with autocannon, and
+// What every bench section shares: starting a server process, driving it with wrk or autocannon, and
 // reading its peak memory. Sections (m2m.ts, login.ts, ...) receive a BenchContext and return rows.
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface CaseResult {
   section: string;
@@ -30,7 +32,25 @@ export interface LoadOptions {
 
 export const benchDefaults = { connections: 50, durationSeconds: Number(process.env.BENCH_DURATION ?? 10) };
 
+/**
+ * The load generator: wrk (C, from apt) when it is installed, since on a 2-core machine the
+ * generator competes with the server for CPU and wrk needs a fraction of what autocannon
+ * (JavaScript) does; autocannon otherwise, or when BENCH_LOADGEN=autocannon.
+ */
+export const loadGenerator = process.env.BENCH_LOADGEN === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
+
+function hasWrk(): boolean {
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
 export async function load(section: string, name: string, options: LoadOptions, goal?: number): Promise<CaseResult> {
+  const measured = loadGenerator === 'wrk' && !options.requests ? await loadWithWrk(options) : await loadWithAutocannon(options);
+  return { section, name, target: options.url, goal, ...measured };
+}
+
+type Measured = Pick<CaseResult, 'requestsPerSecond' | 'p50Ms' | 'p99Ms' | 'errors' | 'non2xx'>;
+
+async function loadWithAutocannon(options: LoadOptions): Promise<Measured> {
   const result = await autocannon({
     url: options.url,
     method: options.method ?? 'GET',
@@ -42,15 +62,44 @@ export async function load(section: string, name: string, options: LoadOptions, 
     pipelining: 1,
   });
   return {
-    section,
-    name,
-    target: options.url,
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
-    goal,
+  };
+}
+
+async function loadWithWrk(options: LoadOptions): Promise<Measured> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-wrk-'));
+  const script = join(dir, 'request.lua');
+  const lua = [
+    `wrk.method = ${JSON.stringify(options.method ?? 'GET')}`,
+    ...(options.body ? [`wrk.body = ${JSON.stringify(options.body)}`] : []),
+    ...Object.entries(options.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+  ];
+  writeFileSync(script, `${lua.join('\n')}\n`);
+  const args = ['-t1', `-c${options.connections ?? benchDefaults.connections}`, `-d${options.durationSeconds ?? benchDefaults.durationSeconds}s`, '--latency', '-s', script, options.url];
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn('wrk', args);
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.on('error', reject);
+    child.on('exit', () => resolve(text));
+  });
+  rmSync(dir, { recursive: true, force: true });
+  const ms = (label: string) => {
+    const match = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!match) return NaN;
+    return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's'];
+  };
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requestsPerSecond: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)),
+    p50Ms: +ms('50').toFixed(2),
+    p99Ms: +ms('99').toFixed(2),
+    errors: socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
   };
 }
 

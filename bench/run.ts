@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../apps/core/config.ts';
 import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
 import { createServices, type Services } from '../apps/core/services.ts';
-import { startProcess, type CaseResult, type ServerProcess } from './harness.ts';
+import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
 import { bareCases, goals, m2mCases } from './m2m.ts';
 
 export interface BenchContext {
@@ -117,12 +117,12 @@ const ratios = {
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-const report = { at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length, goals, results, ratios, peakRssMb: memory };
+const report = { at: new Date().toISOString(), node: process.version, loadGenerator, cpus: (await import('node:os')).cpus().length, goals, results, ratios, peakRssMb: memory };
 writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case.`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case.`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---|---:|---:|---:|---:|---:|---:|',

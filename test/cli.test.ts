@@ -1,52 +1,17 @@
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { loadConfig } from '../apps/core/config.ts';
-import { projectRoot } from '../apps/core/runtime.ts';
 import { createServices, keyActivationDelay } from '../apps/core/services.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createCli, type CliRun } from './support/cli.ts';
 import { testSecrets } from './support/server.ts';
 
 // The real command, spawned as an operator would run it, against a database of its own.
-const cli = resolve(projectRoot, 'bin/gatehouse.js');
-const node = resolve(projectRoot, 'node_modules/.bin/node'); // the project's Node 24, which runs .ts
-
 const secrets = testSecrets();
 let database: TestDatabase;
-let dataDir: string;
+let cli: Awaited<ReturnType<typeof createCli>>;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const gatehouse = (...args: string[]) => spawnCli(args);
-
-function spawnCli(args: string[], overrides: Record<string, string> = {}): Promise<Run> {
-  const env = {
-    PATH: process.env.PATH,
-    NODE_ENV: 'test',
-    DATABASE_URL: database.url,
-    DATA_DIR: dataDir,
-    KEY_ENCRYPTION_KEY: secrets.keyEncryptionKey,
-    COOKIE_KEYS: secrets.cookieKeys.join(','),
-    CLIENT_SECRET_PEPPER: secrets.clientSecretPepper,
-    ...overrides,
-  };
-  return new Promise((done, fail) => {
-    // cwd is the temporary directory, so no .env of the checkout is read.
-    const child = spawn(node, [cli, ...args], { cwd: dataDir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+type Run = CliRun;
+const gatehouse = (...args: string[]) => cli.run(...args);
 
 const json = (run: Run) => {
   expect(run).toMatchObject({ code: 0, stderr: '' });
@@ -57,12 +22,12 @@ const hmac = (secret: string) => createHmac('sha256', secrets.clientSecretPepper
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
+  cli = await createCli(database.url, secrets);
 });
 
 afterAll(async () => {
   await database?.drop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await cli?.close();
 });
 
 describe('gatehouse user', () => {
@@ -269,7 +234,7 @@ describe('gatehouse usage', () => {
   });
 
   it('says in one line, without a stack trace, that the database cannot be reached', async () => {
-    const run = await spawnCli(['user', 'list'], { DATABASE_URL: 'postgresql://nobody:x@127.0.0.1:1/none' });
+    const run = await cli.runWith({ DATABASE_URL: 'postgresql://nobody:x@127.0.0.1:1/none' }, 'user', 'list');
     expect(run).toMatchObject({ code: 1, stdout: '' });
     expect(run.stderr).toBe("gatehouse: cannot reach the database: Can't reach database server at 127.0.0.1:1\n");
   });

@@ -1,31 +1,15 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../core/clients.ts';
+import { createTtlCache } from './ttl-cache.ts';
 
 export interface ClientLookup {
   find(clientId: string): Promise<ClientRecord | undefined>;
 }
 
-/**
- * Clients are read from the clients table through a short-lived per-process cache (the token
- * endpoint would otherwise pay a query per request). The database stays the only source of
- * truth: a change is seen by every instance within CLIENT_CACHE_TTL seconds.
- */
+/** Clients are read from the clients table through a cache of CLIENT_CACHE_TTL seconds (ttl-cache.ts). */
 export function createClientLookup(clients: ClientService, ttlSeconds: number, now = Date.now): ClientLookup & { clear(): void } {
-  const cache = new Map<string, { at: number; value: Promise<ClientRecord | undefined> }>();
-  return {
-    find(clientId) {
-      const hit = cache.get(clientId);
-      if (hit && now() - hit.at < ttlSeconds * 1000) return hit.value;
-      const value = clients.find(clientId);
-      if (ttlSeconds > 0) {
-        cache.set(clientId, { at: now(), value });
-        value.catch(() => cache.delete(clientId));
-        if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-      }
-      return value;
-    },
-    clear: () => cache.clear(),
-  };
+  const cache = createTtlCache((clientId) => clients.find(clientId), ttlSeconds, now);
+  return { find: (clientId) => cache.get(clientId), clear: cache.clear };
 }
 
 // oidc-provider requires a client_secret in the metadata of clients that authenticate with one.

@@ -1,5 +1,6 @@
 import { errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { ApiService, ClientResource } from '../core/apis.ts';
+import { createTtlCache } from './ttl-cache.ts';
 
 /**
  * What the token endpoint reads about APIs, through a short-lived per-process cache like the
@@ -14,27 +15,9 @@ export interface ResourceLookup {
   clear(): void;
 }
 
-function ttlCache<T>(load: (key: string) => Promise<T>, ttlSeconds: number, now: () => number) {
-  const cache = new Map<string, { at: number; value: Promise<T> }>();
-  return {
-    get(key: string): Promise<T> {
-      const hit = cache.get(key);
-      if (hit && now() - hit.at < ttlSeconds * 1000) return hit.value;
-      const value = load(key);
-      if (ttlSeconds > 0) {
-        cache.set(key, { at: now(), value });
-        value.catch(() => cache.delete(key));
-        if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-      }
-      return value;
-    },
-    clear: () => cache.clear(),
-  };
-}
-
 export function createResourceLookup(apis: ApiService, ttlSeconds: number, now = Date.now): ResourceLookup {
-  const resources = ttlCache((id) => apis.resourcesForClient(id), ttlSeconds, now);
-  const targets = ttlCache((id) => apis.exchangeTargets(id), ttlSeconds, now);
+  const resources = createTtlCache((id) => apis.resourcesForClient(id), ttlSeconds, now);
+  const targets = createTtlCache((id) => apis.exchangeTargets(id), ttlSeconds, now);
   return {
     forClient: (clientId) => resources.get(clientId),
     exchangeTargets: (clientId) => targets.get(clientId),

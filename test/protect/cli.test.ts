@@ -1,52 +1,26 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { loadConfig } from '../../apps/core/config.ts';
-import { projectRoot } from '../../apps/core/runtime.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createCli } from '../support/cli.ts';
 import { testSecrets } from '../support/server.ts';
 
-const cli = resolve(projectRoot, 'bin/gatehouse.js');
-const node = resolve(projectRoot, 'node_modules/.bin/node');
 const secrets = testSecrets();
 let database: TestDatabase;
-let dataDir: string;
+let cli: Awaited<ReturnType<typeof createCli>>;
 let services: Services;
 
-function gatehouse(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = {
-    PATH: process.env.PATH,
-    NODE_ENV: 'test',
-    DATABASE_URL: database.url,
-    DATA_DIR: dataDir,
-    KEY_ENCRYPTION_KEY: secrets.keyEncryptionKey,
-    COOKIE_KEYS: secrets.cookieKeys.join(','),
-    CLIENT_SECRET_PEPPER: secrets.clientSecretPepper,
-    LOCKOUT_THRESHOLD: '2',
-  };
-  return new Promise((done, fail) => {
-    const child = spawn(node, [cli, ...args], { cwd: dataDir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const gatehouse = (...args: string[]) => cli.run(...args);
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-protect-cli-'));
+  cli = await createCli(database.url, secrets, { LOCKOUT_THRESHOLD: '2' });
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: database.url, LOCKOUT_THRESHOLD: '2' });
   services = createServices({ config, secrets, db: database.db });
 });
 
 afterAll(async () => {
   await database.drop();
-  await rm(dataDir, { recursive: true, force: true });
+  await cli.close();
 });
 
 describe('gatehouse user unlock and gatehouse audit tail', () => {

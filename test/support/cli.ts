@@ -18,7 +18,7 @@ export interface CliRun {
  * The real `gatehouse` command, spawned as an operator runs it, against `databaseUrl` with the
  * given secrets. It runs in a temporary directory, so no `.env` of the checkout is read.
  */
-export async function createCli(databaseUrl: string, secrets: Secrets) {
+export async function createCli(databaseUrl: string, secrets: Secrets, extraEnv: Record<string, string> = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-cli-'));
   const env = {
     PATH: process.env.PATH,
@@ -28,10 +28,11 @@ export async function createCli(databaseUrl: string, secrets: Secrets) {
     KEY_ENCRYPTION_KEY: secrets.keyEncryptionKey,
     COOKIE_KEYS: secrets.cookieKeys.join(','),
     CLIENT_SECRET_PEPPER: secrets.clientSecretPepper,
+    ...extraEnv,
   };
-  const run = (...args: string[]) =>
+  const runWith = (overrides: Record<string, string>, ...args: string[]) =>
     new Promise<CliRun>((done, fail) => {
-      const child = spawn(node, [cli, ...args], { cwd: dataDir, env });
+      const child = spawn(node, [cli, ...args], { cwd: dataDir, env: { ...env, ...overrides } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -39,8 +40,11 @@ export async function createCli(databaseUrl: string, secrets: Secrets) {
       child.on('error', fail);
       child.on('close', (code) => done({ code, stdout, stderr }));
     });
+  const run = (...args: string[]) => runWith({}, ...args);
   return {
     run,
+    /** Runs with some variables changed (another DATABASE_URL, say). */
+    runWith,
     /** Runs with --json and parses stdout; the run must have succeeded with nothing on stderr. */
     async json(...args: string[]) {
       const result = await run(...args, '--json');
