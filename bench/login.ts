@@ -2,6 +2,7 @@
 // from the bench process against the Gatehouse process the harness started.
 import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
+import { paths } from '../apps/server/paths.ts';
 import { createCookieJar } from '../test/support/cookie-jar.ts';
 import { authorizationRequest, signIn } from '../test/support/sso.ts';
 import { benchDefaults, type CaseResult } from './harness.ts';
@@ -107,17 +108,20 @@ const CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 8);
 export const loginSection: BenchSection = {
   name: 'login',
   async run(ctx): Promise<CaseResult[]> {
-    if (ctx.rateLimit) return [];
+    if (ctx.rateLimit) {
+      process.stderr.write('bench login: skipped with the rate limiter on (it runs with RATE_LIMIT_ENABLED=false only)\n');
+      return [];
+    }
     const seeded = await seedLogin(ctx);
     const options = { baseUrl: ctx.gatehouse.url, ...seeded, concurrency: CONCURRENCY };
-    // Warm-up: JIT, the decoy hash, the connection pool and the client cache.
+    // Warm-up: JIT, the connection pool and the client cache.
     await benchLogins({ ...options, durationSeconds: 2, maxLogins: 2 * CONCURRENCY });
     const result = await benchLogins(options);
     if (result.firstError) process.stderr.write(`bench login: ${result.errors} failed logins; first: ${result.firstError}\n`);
     return [{
       section: 'login',
       name: `authorization-code login, ${CONCURRENCY} concurrent, RATE_LIMIT_ENABLED=false (logins/s)`,
-      target: `${ctx.gatehouse.url}/auth`,
+      target: `${ctx.gatehouse.url}${paths.authorization}`,
       requestsPerSecond: result.loginsPerSecond,
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,

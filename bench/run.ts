@@ -7,6 +7,9 @@
 //   BENCH_RATE_LIMIT   on | off | both: RATE_LIMIT_ENABLED passed to the server (default off)
 //   BENCH_DURATION     seconds per case (default 10)
 //   BENCH_CLUSTER      0 to skip the WEB_CONCURRENCY=2 run
+//   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
+//   BENCH_LOADGEN      autocannon to use it even when wrk is installed
+//   BENCH_PORT         first of three loopback ports it uses (default 55400)
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,9 +40,9 @@ try {
   // bench/login.ts not written yet
 }
 
-const PG_PORT = 55400;
-const GATEHOUSE_PORT = 55401;
-const BARE_PORT = 55402;
+const PG_PORT = Number(process.env.BENCH_PORT ?? 55400);
+const GATEHOUSE_PORT = PG_PORT + 1;
+const BARE_PORT = PG_PORT + 2;
 const root = resolve(import.meta.dirname, '..');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
@@ -122,7 +125,7 @@ writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(repor
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case.`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time).`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
