@@ -1,6 +1,7 @@
 import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../core/config.ts';
-import { oidcScopes, type ClientService } from '../core/clients.ts';
+import { hash } from 'node:crypto';
+import { oidcScopes, type ClientRecord, type ClientService } from '../core/clients.ts';
 import type { Database } from '../core/database.ts';
 import type { KeySet } from '../core/keys.ts';
 import { standardClaims, type UserService } from '../core/users.ts';
@@ -102,6 +103,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     }),
   };
 
+  const matched = new WeakMap<ClientRecord, Set<string>>();
   const provider = new Provider(config.issuer, extend(base));
   // Safe only because clientIp (middleware/client-ip.ts) strips X-Forwarded-* from untrusted peers.
   provider.proxy = config.trustedProxies.length > 0;
@@ -127,9 +129,24 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
   // The hook oidc-provider exposes for hashed client secrets (panva/node-oidc-provider#631).
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
     const record = await clientLookup.find(this.clientId);
-    return !!record && clients.verifySecret(record, actual);
+    return !!record && verifySecretOnce(record, actual);
   };
   return provider;
+
+  /**
+   * An HMAC per request was the token endpoint's largest cost after signing. A secret that
+   * matched is remembered (as a SHA-256 digest, never in clear) for the life of the cached
+   * client record, at most CLIENT_CACHE_TTL seconds; secrets that fail are always recomputed.
+   */
+  function verifySecretOnce(record: ClientRecord, actual: string): boolean {
+    const key = hash('sha256', actual, 'base64url');
+    const known = matched.get(record);
+    if (known?.has(key)) return true;
+    if (!clients.verifySecret(record, actual)) return false;
+    if (!known) matched.set(record, new Set([key]));
+    else if (known.size < 4) known.add(key);
+    return true;
+  }
 }
 
 export type { KoaContextWithOIDC };

@@ -7,6 +7,7 @@ const unmapped = (ip: string) => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) 
 
 /** A matcher for the configured proxies (single addresses or CIDR ranges, IPv4 or IPv6). */
 export function createProxyMatcher(trustedProxies: string[]): (ip: string) => boolean {
+  if (trustedProxies.length === 0) return () => false;
   const list = new BlockList();
   for (const entry of trustedProxies) {
     const [address, bits] = entry.split('/');

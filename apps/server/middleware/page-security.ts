@@ -52,8 +52,16 @@ export async function pageSecurityHeaders(ctx: Context, next: Next) {
  * Its form_post page auto-submits with one inline script whose hash it appends to an existing
  * script-src directive, so that directive must be present; 'self' adds nothing we serve.
  */
+const providerPageHeaders = {
+  'Content-Security-Policy': serialize({ ...baseDirectives, 'script-src': ["'self'"] }),
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
+
 export async function providerPageSecurityHeaders(ctx: Context & { oidc?: { params?: Record<string, unknown> } }, next: Next) {
-  setPageSecurityHeaders(ctx, { 'script-src': ["'self'"] });
+  // Every protocol response passes here: the header values are built once.
+  ctx.set(providerPageHeaders);
   await next();
   const params = ctx.oidc?.params;
   const targets = [params?.redirect_uri, params?.post_logout_redirect_uri].filter((u): u is string => typeof u === 'string');
