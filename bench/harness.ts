@@ -44,7 +44,10 @@ function hasWrk(): boolean {
 }
 
 export async function load(section: string, name: string, options: LoadOptions, goal?: number): Promise<CaseResult> {
-  const measured = loadGenerator === 'wrk' && !options.requests ? await loadWithWrk(options) : await loadWithAutocannon(options);
+  const run = loadGenerator === 'wrk' && !options.requests ? loadWithWrk : loadWithAutocannon;
+  // A short warm-up first, so every case (the bare provider's too) is measured with a warm JIT.
+  await run({ ...options, durationSeconds: 2 });
+  const measured = await run(options);
   return { section, name, target: options.url, goal, ...measured };
 }
 
