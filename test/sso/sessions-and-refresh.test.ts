@@ -74,6 +74,18 @@ describe('single sign-on', () => {
     expect(again.pages.map((p) => p.html.includes('Allow access?'))).toEqual([true]);
   });
 
+  it('accepts acr_values, ui_locales and display and signs in as usual (they are safely ignored)', async () => {
+    const signedIn = await login(createCookieJar(), await fixtures.createClient(), { acr_values: 'urn:example:loa:2', ui_locales: 'fr-CA en', display: 'popup' });
+    expect(signedIn.pages.map((p) => p.html.includes('name="password"'))).toEqual([true, false]);
+    expect(signedIn.tokens!.claims()!.sub).toEqual(expect.any(String));
+    expect(signedIn.tokens!.claims()).not.toHaveProperty('acr', 'urn:example:loa:2');
+  });
+
+  it('prefills the email from login_hint', async () => {
+    const { pages } = await login(createCookieJar(), await fixtures.createClient(), { login_hint: 'ada@example.com' });
+    expect(pages[0].html).toMatch(/name="email"[^>]*value="ada@example.com"|value="ada@example.com"[^>]*name="email"/);
+  });
+
   it('asks for the password again when max_age has passed', async () => {
     const jar = createCookieJar();
     const app = await fixtures.createClient();
