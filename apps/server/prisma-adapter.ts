@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../core/database.ts';
+import { requestScope } from '../core/request-context.ts';
 
 /**
  * oidc-provider's storage for every model except Client (see client-adapter.ts), all in one
@@ -17,7 +18,36 @@ interface Row {
   expires_at: Date | null;
 }
 
+/**
+ * Introspection and revocation look a token up as an AccessToken, then a ClientCredentials
+ * token, then a RefreshToken: three queries for one value. Within a request, the first find of
+ * a bearer value reads its rows under all three models at once, and the others are answered
+ * from that read. Any write to the value drops what was read.
+ */
+const bearerModels = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+const bearerReads = new WeakMap<object, Map<string, Promise<Array<Row & { model: string }>>>>();
+
+function readBearer(db: Database, key: string) {
+  const load = () => db.$queryRaw<Array<Row & { model: string }>>`
+    SELECT model, payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ANY(${bearerModels}) AND id = ${key}`;
+  const scope = requestScope.getStore();
+  if (!scope) return load();
+  let reads = bearerReads.get(scope);
+  if (!reads) bearerReads.set(scope, (reads = new Map()));
+  let rows = reads.get(key);
+  if (!rows) reads.set(key, (rows = load()));
+  return rows;
+}
+
+function forgetBearer(key?: string) {
+  const scope = requestScope.getStore();
+  if (!scope) return;
+  if (key === undefined) bearerReads.delete(scope);
+  else bearerReads.get(scope)?.delete(key);
+}
+
 export function createPrismaAdapter(db: Database, model: string, now: () => number = Date.now): Adapter {
+  const bearer = bearerModels.includes(model);
   const live = (rows: Row[], id: string | undefined): AdapterPayload | undefined => {
     const row = rows[0];
     if (!row || (row.expires_at && row.expires_at.getTime() <= now())) return undefined;
@@ -30,6 +60,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
 
   return {
     async upsert(id, payload, expiresIn) {
+      if (bearer) forgetBearer(digest(id));
       const { jti: _jti, ...rest } = payload;
       const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000) : null;
       const userCode = payload.userCode ? digest(payload.userCode) : null;
@@ -44,6 +75,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     },
 
     async find(id) {
+      if (bearer) return live((await readBearer(db, digest(id))).filter((row) => row.model === model), id);
       const rows = await db.$queryRaw<Row[]>`
         SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
       return live(rows, id);
@@ -65,6 +97,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     },
 
     async consume(id) {
+      if (bearer) forgetBearer(digest(id));
       // Exactly one of several concurrent redemptions may win: the update only matches an
       // unconsumed row, and whoever matches nothing lost the race and is treated as a replay.
       const rows = await db.$queryRaw<Array<{ grant_id: string | null }>>`
@@ -80,10 +113,12 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     },
 
     async destroy(id) {
+      if (bearer) forgetBearer(digest(id));
       await db.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
     },
 
     async revokeByGrantId(grantId) {
+      if (bearer) forgetBearer();
       await db.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND grant_id = ${grantId}`;
     },
   };
@@ -91,6 +126,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
 
 /** A replayed code or token: everything issued under its grant goes, and the grant with it. */
 async function revokeGrant(db: Database, grantId: string): Promise<void> {
+  forgetBearer();
   await db.$executeRaw`
     DELETE FROM oidc_payloads WHERE grant_id = ${grantId} OR (model = 'Grant' AND id = ${digest(grantId)})`;
 }
