@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createTestDatabase } from '../support/database.ts';
 import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
-import { authorizationRequest, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
+import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
 
-let database: TestDatabase;
+let sso: Awaited<ReturnType<typeof startSsoServer>>;
 let server: TestServer;
 let fixtures: ReturnType<typeof ssoFixtures>;
 let receiver: Server;
@@ -26,14 +26,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`;
-  database = await createTestDatabase();
-  server = await startTestServer({ databaseUrl: database.url });
-  fixtures = ssoFixtures(server);
-  await fixtures.createUser('ada@example.com');
+  sso = await startSsoServer();
+  ({ server, fixtures } = sso);
 });
 afterAll(async () => {
-  await server?.close();
-  await database?.drop();
+  await sso?.close();
   await new Promise((r) => receiver?.close(r));
 });
 

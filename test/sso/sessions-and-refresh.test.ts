@@ -1,24 +1,18 @@
 import * as client from 'openid-client';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
-import { authorizationRequest, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
+import type { TestServer } from '../support/server.ts';
+import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
 
-let database: TestDatabase;
+let sso: Awaited<ReturnType<typeof startSsoServer>>;
 let server: TestServer;
 let fixtures: ReturnType<typeof ssoFixtures>;
 type App = Awaited<ReturnType<ReturnType<typeof ssoFixtures>['createClient']>>;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  server = await startTestServer({ databaseUrl: database.url });
-  fixtures = ssoFixtures(server);
-  await fixtures.createUser('ada@example.com');
+  sso = await startSsoServer();
+  ({ server, fixtures } = sso);
 });
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+afterAll(() => sso?.close());
 
 const answers = { email: 'ada@example.com', password: PASSWORD, consent: 'allow' as const };
 

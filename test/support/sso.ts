@@ -2,7 +2,8 @@ import * as client from 'openid-client';
 import { createServices } from '../../apps/core/services.ts';
 import type { CreateClientBody } from '../../apps/core/clients.ts';
 import type { CookieJar } from './cookie-jar.ts';
-import type { TestServer } from './server.ts';
+import { createTestDatabase } from './database.ts';
+import { startTestServer, type TestServer } from './server.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -93,4 +94,21 @@ export async function authorizationRequest(config: client.Configuration, redirec
     ...params,
   });
   return { url, verifier, state, nonce };
+}
+
+/** A Gatehouse on a database of its own, with Ada as a user: what every SSO test file starts from. */
+export async function startSsoServer(env: Record<string, string> = {}) {
+  const database = await createTestDatabase();
+  const server = await startTestServer({ databaseUrl: database.url, env });
+  const fixtures = ssoFixtures(server);
+  await fixtures.createUser('ada@example.com');
+  return {
+    database,
+    server,
+    fixtures,
+    async close() {
+      await server.close();
+      await database.drop();
+    },
+  };
 }
