@@ -36,8 +36,8 @@ export interface KeyServiceOptions {
   encryption: KeyEncryption;
   /** JWKS Cache-Control max-age plus how long instances may take to notice: a new key signs only after this. */
   activationDelaySeconds: number;
-  /** The longest lifetime of anything a key signs: a retired key stays published this long. */
-  retainSeconds: number;
+  /** The longest lifetime of anything a key signs (read at rotation): a retired key stays published this long. */
+  retainSeconds: number | (() => Promise<number>);
   audit?: AuditLog;
   now?: () => Date;
 }
@@ -99,7 +99,8 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
     async rotate(): Promise<KeyInfo[]> {
       const at = now();
       const activatesAt = new Date(at.getTime() + activationDelaySeconds * 1000);
-      const expiresAt = new Date(activatesAt.getTime() + retainSeconds * 1000);
+      const retain = typeof retainSeconds === 'number' ? retainSeconds : await retainSeconds();
+      const expiresAt = new Date(activatesAt.getTime() + retain * 1000);
       for (const alg of signingAlgorithms) {
         await db.signingKey.updateMany({ where: { alg, retiredAt: null }, data: { retiredAt: activatesAt, expiresAt } });
         await create(alg, activatesAt);

@@ -30,7 +30,8 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       db,
       encryption: createKeyEncryption(secrets.keyEncryptionKey),
       activationDelaySeconds: keyActivationDelay(config),
-      retainSeconds: Math.max(config.ttl.accessToken, config.ttl.idToken),
+      // JWT access tokens for an API live as long as that API says, which may exceed the default.
+      retainSeconds: async () => Math.max(config.ttl.accessToken, config.ttl.idToken, (await db.api.aggregate({ _max: { ttl: true } }))._max.ttl ?? 0),
       audit,
     }),
   };

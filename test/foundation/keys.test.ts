@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createKeyEncryption } from '../../apps/core/key-encryption.ts';
+import { loadConfig } from '../../apps/core/config.ts';
 import { createKeyService } from '../../apps/core/keys.ts';
+import { createServices } from '../../apps/core/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { testSecrets } from '../support/server.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -83,5 +86,21 @@ describe('signing keys', () => {
     expect(rsa()).toHaveLength(1);
     expect(set.published.some((k) => k.kid === oldRsa.kid)).toBe(false);
     expect(await service.sweep()).toBe(2);
+  });
+});
+
+describe('key retirement with APIs of their own token lifetime', () => {
+  it('keeps a replaced key published for the longest API token lifetime, not only the default (regression)', async () => {
+    await t.db.signingKey.deleteMany();
+    const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: t.url, ACCESS_TOKEN_TTL: '3600', ID_TOKEN_TTL: '3600' });
+    const { apis, keys } = createServices({ config, secrets: testSecrets(), db: t.db });
+    await apis.create({ identifier: 'https://long-lived.example.test', scopes: ['read'], ttl: 86_400 });
+    await keys.ensureKeys();
+    const [before] = (await keys.list()).filter((k) => k.alg === 'ES256');
+    await keys.rotate();
+    const after = await keys.list();
+    const retired = after.find((k) => k.kid === before.kid)!;
+    const next = after.find((k) => k.alg === 'ES256' && k.state === 'next')!;
+    expect((retired.expiresAt!.getTime() - next.activatesAt.getTime()) / 1000).toBe(86_400);
   });
 });
