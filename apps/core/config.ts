@@ -32,8 +32,12 @@ const envSchema = z.object({
   KEY_ENCRYPTION_KEY: z.base64url().length(43, 'expected 32 bytes, base64url encoded (43 characters)').optional(),
   COOKIE_KEYS: optionalSecret(32),
   CLIENT_SECRET_PEPPER: optionalSecret(32),
-  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456, 'expected at least 19456 (OWASP minimum)').default(19456),
-  ARGON2_TIME_COST: z.coerce.number().int().min(2, 'expected at least 2 (OWASP minimum)').default(2),
+  /**
+   * argon2id cost. The default, 7 MiB × 5 passes, is one of OWASP's equivalent minimums and
+   * Keycloak's default; any pair whose product reaches OWASP's floor is accepted (see argon2Floor).
+   */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(7168, 'expected at least 7168 (OWASP minimum)').default(7168),
+  ARGON2_TIME_COST: z.coerce.number().int().min(1).default(5),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
   JWKS_MAX_AGE: seconds(300),
   KEY_REFRESH_INTERVAL: seconds(10),
@@ -78,6 +82,22 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/**
+ * OWASP's argon2id minimums trade memory for passes at about equal cost: 47104 KiB × 1,
+ * 19456 × 2, 12288 × 3, 9216 × 4, 7168 × 5. Their smallest product is the floor.
+ */
+export const argon2Floor = 7168 * 5;
+
+const checkedEnvSchema = envSchema.superRefine((e, ctx) => {
+  if (e.ARGON2_MEMORY_KIB * e.ARGON2_TIME_COST < argon2Floor) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ARGON2_TIME_COST'],
+      message: `expected ARGON2_MEMORY_KIB × ARGON2_TIME_COST of at least ${argon2Floor} (OWASP: 7168 × 5, 9216 × 4, 12288 × 3, 19456 × 2, 47104 × 1)`,
+    });
+  }
+});
+
 export type Env = z.infer<typeof envSchema>;
 
 /** The names of every variable read, for documentation checks. */
@@ -116,7 +136,7 @@ const isLoopback = (hostname: string) =>
 
 /** Parses the environment once. Throws a ConfigError naming the first bad variable. */
 export function loadConfig(source: Record<string, string | undefined>): Config {
-  const parsed = envSchema.safeParse(source);
+  const parsed = checkedEnvSchema.safeParse(source);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(String(issue.path[0]), issue.message);

@@ -15,7 +15,7 @@ describe('configuration from the environment', () => {
   it('has safe defaults for development', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ port: 3000, issuer: 'http://localhost:3000', production: false, devInteractions: false });
-    expect(config.argon2).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    expect(config.argon2).toEqual({ memoryCost: 7168, timeCost: 5, parallelism: 1 });
   });
 
   it.each([
@@ -23,8 +23,8 @@ describe('configuration from the environment', () => {
     ['PORT', '70000', /^PORT: /],
     ['ISSUER', 'not a url', /^ISSUER: expected an absolute http\(s\) URL/],
     ['DATABASE_URL', 'mysql://localhost/db', /^DATABASE_URL: expected a postgresql:\/\/ URL/],
-    ['ARGON2_MEMORY_KIB', '1024', /^ARGON2_MEMORY_KIB: expected at least 19456/],
-    ['ARGON2_TIME_COST', '1', /^ARGON2_TIME_COST: expected at least 2/],
+    ['ARGON2_MEMORY_KIB', '1024', /^ARGON2_MEMORY_KIB: expected at least 7168/],
+    ['ARGON2_TIME_COST', '2', /^ARGON2_TIME_COST: expected ARGON2_MEMORY_KIB × ARGON2_TIME_COST of at least 35840/],
     ['KEY_ENCRYPTION_KEY', 'too-short', /^KEY_ENCRYPTION_KEY: /],
     ['COOKIE_KEYS', 'short', /^COOKIE_KEYS: expected at least 32 characters/],
     ['NODE_ENV', 'staging', /^NODE_ENV: /],
