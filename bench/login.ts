@@ -1,11 +1,9 @@
 // Browser sign-in load: complete authorization-code logins, each in a fresh cookie jar, driven
 // from the bench process against the Gatehouse process the harness started.
 import { randomBytes } from 'node:crypto';
-import * as client from 'openid-client';
 import { paths } from '../apps/server/paths.ts';
-import { createCookieJar } from '../test/support/cookie-jar.ts';
-import { authorizationRequest, signIn } from '../test/support/sso.ts';
 import { benchDefaults, type CaseResult } from './harness.ts';
+import { createLoginClient } from './login-client.ts';
 import type { BenchContext, BenchSection } from './run.ts';
 
 export const loginGoal = 60;
@@ -36,27 +34,17 @@ export interface LoginBenchResult {
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 /**
- * Complete browserless authorization-code logins, each in a fresh cookie jar: authorize → login
- * form → consent form → code → token → userinfo. The client should not be first-party, so the
- * consent page is part of every login.
+ * Complete browserless authorization-code logins (login-client.ts), each in a fresh cookie jar:
+ * authorize → login form → consent form → code → token → userinfo. The client should not be
+ * first-party, so the consent page is part of every login.
  */
 export async function benchLogins(options: LoginBenchOptions): Promise<LoginBenchResult> {
   const { concurrency = 8, durationSeconds = benchDefaults.durationSeconds, maxLogins = 100_000 } = options;
-  const config = await client.discovery(new URL(options.baseUrl), options.clientId, undefined, client.ClientSecretBasic(options.clientSecret), {
-    execute: [client.allowInsecureRequests],
-  });
+  const oneLogin = await createLoginClient({ ...options, sockets: concurrency });
   const durations: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   let started = 0;
-
-  async function oneLogin() {
-    const request = await authorizationRequest(config, options.redirectUri);
-    const { callback, pages } = await signIn(createCookieJar(), request.url, { email: options.email, password: options.password, consent: 'allow' });
-    if (!callback) throw new Error(`the login did not reach the callback (last page: ${pages.at(-1)?.status} ${pages.at(-1)?.html.replace(/\s+/g, ' ').slice(0, 300)})`);
-    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
-    await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
-  }
 
   const begin = performance.now();
   const deadline = begin + durationSeconds * 1000;
