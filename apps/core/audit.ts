@@ -1,4 +1,4 @@
-import type { Database } from './database.ts';
+import { sqlOf, type Database } from './database.ts';
 
 /** Every kind of event the audit trail records. Never a token, code, secret or password. */
 export type AuditEventType =
@@ -97,14 +97,20 @@ function coalesce(rows: Row[]): Row[] {
  */
 async function insertBatch(db: Database, rows: Row[]): Promise<void> {
   const column = <T>(pick: (row: Row) => T) => rows.map(pick);
-  await db.$executeRaw`
-    INSERT INTO audit_events (at, type, actor, user_id, client_id, ip, user_agent, details)
-    SELECT * FROM unnest(
-      ${column((r) => r.at.toISOString())}::timestamp(3)[], ${column((r) => r.type)}::text[],
-      ${column((r) => r.actor ?? null)}::text[], ${column((r) => r.userId ?? null)}::text[],
-      ${column((r) => r.clientId ?? null)}::text[], ${column((r) => r.ip ?? null)}::text[],
-      ${column((r) => r.userAgent?.slice(0, 512) ?? null)}::text[],
-      ${column((r) => (r.details ? JSON.stringify(r.details) : null))}::text[]::jsonb[])`;
+  await sqlOf(db).execute(
+    `INSERT INTO audit_events (at, type, actor, user_id, client_id, ip, user_agent, details)
+     SELECT * FROM unnest($1::timestamp(3)[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]::jsonb[])`,
+    [
+      column((r) => r.at.toISOString()),
+      column((r) => r.type),
+      column((r) => r.actor ?? null),
+      column((r) => r.userId ?? null),
+      column((r) => r.clientId ?? null),
+      column((r) => r.ip ?? null),
+      column((r) => r.userAgent?.slice(0, 512) ?? null),
+      column((r) => (r.details ? JSON.stringify(r.details) : null)),
+    ],
+  );
 }
 
 export function createAuditLog(db: Database, options: AuditLogOptions = {}): AuditLog {

@@ -11,10 +11,48 @@ export interface DatabaseOptions {
   poolMax: number;
 }
 
+/**
+ * Plain SQL through Prisma's driver adapter for PostgreSQL: the layer Prisma Client runs its own
+ * queries on, on the same pool, without the client's query interpreter in front. That saves
+ * about 100 µs of CPU per statement, which matters for the few statements every protocol request
+ * makes (prisma-adapter.ts, audit batches). Everything else goes through Prisma Client.
+ * Values are what the adapter returns: `jsonb` as JSON text, timestamps as ISO strings.
+ */
+export interface Sql {
+  rows<T extends object>(text: string, args: unknown[]): Promise<T[]>;
+  execute(text: string, args: unknown[]): Promise<number>;
+}
+
 const pools = new WeakMap<Database, pg.Pool>();
+const sqls = new WeakMap<Database, Sql>();
 
 /** The connection pool behind a database client, for pool-use metrics. */
 export const databasePool = (db: Database): pg.Pool | undefined => pools.get(db);
+
+/** The plain-SQL path of a database client made by createDatabase. */
+export function sqlOf(db: Database): Sql {
+  const sql = sqls.get(db);
+  if (!sql) throw new Error('not a database made by createDatabase');
+  return sql;
+}
+
+function createSql(factory: PrismaPg): Sql {
+  let driver: ReturnType<PrismaPg['connect']> | undefined;
+  const query = (text: string, args: unknown[]) => ({
+    sql: text,
+    args,
+    argTypes: args.map((arg) => ({ scalarType: 'unknown', arity: Array.isArray(arg) ? 'list' : 'scalar' }) as const),
+  });
+  return {
+    async rows<T extends object>(text: string, args: unknown[]) {
+      const { columnNames, rows } = await (await (driver ??= factory.connect())).queryRaw(query(text, args));
+      return rows.map((row) => Object.fromEntries(columnNames.map((name, i) => [name, row[i]])) as T);
+    },
+    async execute(text: string, args: unknown[]) {
+      return (await (driver ??= factory.connect())).executeRaw(query(text, args));
+    },
+  };
+}
 
 export function createDatabase({ url, poolMax }: DatabaseOptions): Database {
   const pool = new pg.Pool({
@@ -24,8 +62,11 @@ export function createDatabase({ url, poolMax }: DatabaseOptions): Database {
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
   });
-  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true, statementNameGenerator: namePreparedStatement() }) });
+  const statementNameGenerator = namePreparedStatement();
+  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true, statementNameGenerator }) });
   pools.set(db, pool);
+  // Not disposing: Prisma Client's own adapter ends the pool on $disconnect.
+  sqls.set(db, createSql(new PrismaPg(pool, { statementNameGenerator })));
   return db;
 }
 

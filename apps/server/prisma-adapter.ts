@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Database } from '../core/database.ts';
+import { sqlOf, type Database, type Sql } from '../core/database.ts';
 import { requestScope } from '../core/request-context.ts';
 
 /**
@@ -12,11 +12,14 @@ import { requestScope } from '../core/request-context.ts';
  */
 export const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
 
+/** A row as the driver adapter returns it: JSON as text, timestamps as ISO strings. */
 interface Row {
-  payload: AdapterPayload;
-  consumed_at: Date | null;
-  expires_at: Date | null;
+  payload: string;
+  consumed_at: string | null;
+  expires_at: string | null;
 }
+
+const selectRow = 'SELECT payload, consumed_at, expires_at FROM oidc_payloads';
 
 /**
  * Introspection and revocation look a token up as an AccessToken, then a ClientCredentials
@@ -27,9 +30,9 @@ interface Row {
 const bearerModels = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 const bearerReads = new WeakMap<object, Map<string, Promise<Array<Row & { model: string }>>>>();
 
-function readBearer(db: Database, key: string) {
-  const load = () => db.$queryRaw<Array<Row & { model: string }>>`
-    SELECT model, payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ANY(${bearerModels}) AND id = ${key}`;
+function readBearer(sql: Sql, key: string) {
+  const load = () =>
+    sql.rows<Row & { model: string }>('SELECT model, payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ANY($1) AND id = $2', [bearerModels, key]);
   const scope = requestScope.getStore();
   if (!scope) return load();
   let reads = bearerReads.get(scope);
@@ -47,13 +50,14 @@ function forgetBearer(key?: string) {
 }
 
 export function createPrismaAdapter(db: Database, model: string, now: () => number = Date.now): Adapter {
+  const sql = sqlOf(db);
   const bearer = bearerModels.includes(model);
   const live = (rows: Row[], id: string | undefined): AdapterPayload | undefined => {
     const row = rows[0];
-    if (!row || (row.expires_at && row.expires_at.getTime() <= now())) return undefined;
-    const payload = { ...row.payload };
+    if (!row || (row.expires_at && Date.parse(row.expires_at) <= now())) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
     if (id !== undefined) payload.jti = id;
-    if (row.consumed_at) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
+    if (row.consumed_at) payload.consumed = Math.floor(Date.parse(row.consumed_at) / 1000);
     return payload;
   };
 
@@ -65,70 +69,63 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
       const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000) : null;
       const userCode = payload.userCode ? digest(payload.userCode) : null;
       if (payload.userCode) delete rest.userCode;
-      await db.$executeRaw`
-        INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-        VALUES (${model}, ${digest(id)}, ${JSON.stringify(rest)}::jsonb, ${payload.grantId ?? null},
-                ${userCode}, ${payload.uid ?? null}, ${payload.accountId ?? null}, ${expiresAt})
-        ON CONFLICT (model, id) DO UPDATE SET
-          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
-          uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`;
+      await sql.execute(
+        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+         ON CONFLICT (model, id) DO UPDATE SET
+           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
+           uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
+        [model, digest(id), JSON.stringify(rest), payload.grantId ?? null, userCode, payload.uid ?? null, payload.accountId ?? null, expiresAt],
+      );
     },
 
     async find(id) {
-      if (bearer) return live((await readBearer(db, digest(id))).filter((row) => row.model === model), id);
-      const rows = await db.$queryRaw<Row[]>`
-        SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
-      return live(rows, id);
+      if (bearer) return live((await readBearer(sql, digest(id))).filter((row) => row.model === model), id);
+      return live(await sql.rows<Row>(`${selectRow} WHERE model = $1 AND id = $2`, [model, digest(id)]), id);
     },
 
     async findByUserCode(userCode) {
-      const rows = await db.$queryRaw<Row[]>`
-        SELECT payload, consumed_at, expires_at FROM oidc_payloads
-        WHERE model = ${model} AND user_code = ${digest(userCode)} LIMIT 1`;
+      const rows = await sql.rows<Row>(`${selectRow} WHERE model = $1 AND user_code = $2 LIMIT 1`, [model, digest(userCode)]);
       const payload = live(rows, undefined);
       if (payload) payload.userCode = userCode;
       return payload;
     },
 
     async findByUid(uid) {
-      const rows = await db.$queryRaw<Array<Row & { id: string }>>`
-        SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ${model} AND uid = ${uid} LIMIT 1`;
-      return live(rows, undefined);
+      return live(await sql.rows<Row>(`${selectRow} WHERE model = $1 AND uid = $2 LIMIT 1`, [model, uid]), undefined);
     },
 
     async consume(id) {
       if (bearer) forgetBearer(digest(id));
       // Exactly one of several concurrent redemptions may win: the update only matches an
       // unconsumed row, and whoever matches nothing lost the race and is treated as a replay.
-      const rows = await db.$queryRaw<Array<{ grant_id: string | null }>>`
-        UPDATE oidc_payloads SET consumed_at = now()
-        WHERE model = ${model} AND id = ${digest(id)} AND consumed_at IS NULL
-        RETURNING grant_id`;
+      const rows = await sql.rows<{ grant_id: string | null }>(
+        'UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL RETURNING grant_id',
+        [model, digest(id)],
+      );
       if (rows.length === 0) {
-        const [row] = await db.$queryRaw<Array<{ grant_id: string | null }>>`
-          SELECT grant_id FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
-        if (row?.grant_id) await revokeGrant(db, row.grant_id);
+        const [row] = await sql.rows<{ grant_id: string | null }>('SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2', [model, digest(id)]);
+        if (row?.grant_id) await revokeGrant(sql, row.grant_id);
         throw new errors.InvalidGrant(`${model} already consumed`);
       }
     },
 
     async destroy(id) {
       if (bearer) forgetBearer(digest(id));
-      await db.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${digest(id)}`;
+      await sql.execute('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, digest(id)]);
     },
 
     async revokeByGrantId(grantId) {
       if (bearer) forgetBearer();
-      await db.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND grant_id = ${grantId}`;
+      await sql.execute('DELETE FROM oidc_payloads WHERE model = $1 AND grant_id = $2', [model, grantId]);
     },
   };
 }
 
 /** A replayed code or token: everything issued under its grant goes, and the grant with it. */
-async function revokeGrant(db: Database, grantId: string): Promise<void> {
+async function revokeGrant(sql: Sql, grantId: string): Promise<void> {
   forgetBearer();
-  await db.$executeRaw`
-    DELETE FROM oidc_payloads WHERE grant_id = ${grantId} OR (model = 'Grant' AND id = ${digest(grantId)})`;
+  await sql.execute(`DELETE FROM oidc_payloads WHERE grant_id = $1 OR (model = 'Grant' AND id = $2)`, [grantId, digest(grantId)]);
 }
 
 /** Ends everything a user holds: sessions, grants, codes and tokens. */

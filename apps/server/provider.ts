@@ -6,6 +6,7 @@ import type { Database } from '../core/database.ts';
 import type { KeySet } from '../core/keys.ts';
 import { standardClaims, type UserService } from '../core/users.ts';
 import { createClientAdapter, type ClientLookup } from './client-adapter.ts';
+import { cookieSigner } from './cookie-keys.ts';
 import { paths, providerRoutes } from './paths.ts';
 import type { ProviderPages } from './interactions/provider-pages.ts';
 import { createPrismaAdapter } from './prisma-adapter.ts';
@@ -49,7 +50,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     jwks: { keys: keySet.signing as never },
     // Secure whenever the issuer is https, even behind a proxy that speaks http to us (see below).
     cookies: {
-      keys: cookieKeys,
+      keys: cookieSigner(cookieKeys) as never,
       long: { httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
       short: { httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
     },
