@@ -137,9 +137,9 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `node <entry>` with env, and waits until `readyPath` answers. */
-export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/** Starts `node [nodeArgs] <entry>` with env, and waits until `readyPath` answers. */
+export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
   const deadline = Date.now() + 30_000;

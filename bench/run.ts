@@ -10,17 +10,19 @@
 //   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
 //   BENCH_LOADGEN      autocannon to use it even when wrk is installed
 //   BENCH_PORT         first of three loopback ports it uses (default 55400)
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../apps/core/config.ts';
 import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
 import { createServices, type Services } from '../apps/core/services.ts';
 import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
-import { bareCases, goals, m2mCases } from './m2m.ts';
+import { goals, m2mCases, startBare } from './m2m.ts';
 
 export interface BenchContext {
   gatehouse: ServerProcess;
+  /** The bare oidc-provider, for the JWT comparison (m2m.ts runs the two interleaved). */
+  bare?: ServerProcess;
   services: Services;
   runtime: Runtime;
   rateLimit: boolean;
@@ -73,20 +75,29 @@ function serverEnv(rateLimit: boolean, workers: number): Record<string, string> 
   };
 }
 
+/**
+ * Node's flags from `npm start` (package.json), so the server runs here exactly as it does in
+ * production: V8's young generation and heap growth are tuned there to bound memory.
+ */
+const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+const serverNodeArgs = startScript.split(/\s+/).filter((arg) => arg.startsWith('--'));
+
 const startGatehouse = (rateLimit: boolean, workers = 1) =>
-  startProcess(join(root, 'apps/server/cluster.ts'), serverEnv(rateLimit, workers), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz');
+  startProcess(join(root, 'apps/server/cluster.ts'), serverEnv(rateLimit, workers), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz', serverNodeArgs);
 
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'both'] ?? [false];
 const results: CaseResult[] = [];
 const memory: Record<string, number> = {};
 
+const bareProvider = !wanted || wanted.includes('m2m') ? await startBare(BARE_PORT) : undefined;
 try {
   for (const rateLimit of modes) {
     const gatehouse = await startGatehouse(rateLimit);
     try {
       for (const section of sections.filter((s) => !wanted || wanted.includes(s.name))) {
-        const rows = await section.run({ gatehouse, services, runtime, rateLimit });
+        // The bare comparison runs once, against Gatehouse with the limiter off (as bare has none).
+        const rows = await section.run({ gatehouse, services, runtime, rateLimit, bare: rateLimit ? undefined : bareProvider });
         results.push(...rows.map((r) => ({ ...r, section: `${r.section}${rateLimit ? ' (rate limit on)' : ''}` })));
       }
     } finally {
@@ -95,7 +106,6 @@ try {
     }
   }
   if (!wanted || wanted.includes('m2m')) {
-    results.push(...(await bareCases(BARE_PORT)));
     if (process.env.BENCH_CLUSTER !== '0') {
       const clustered = await startGatehouse(false, 2);
       try {
@@ -108,6 +118,7 @@ try {
     }
   }
 } finally {
+  await bareProvider?.stop();
   await runtime.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
@@ -130,7 +141,7 @@ writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(repor
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time).`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`node ${serverNodeArgs.join(' ')}\`. The JWT case and the bare oidc-provider run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs).`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
