@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decode, field, formAction } from '../test/support/sso.ts';
 
 interface Reply {
   status: number;
@@ -26,8 +27,6 @@ export interface LoginClientOptions {
 }
 
 const random = () => randomBytes(32).toString('base64url');
-const field = (html: string, name: string) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))?.[1];
-const formAction = (html: string) => html.match(/<form method="post" action="([^"]+)"/)?.[1]?.replace(/&amp;/g, '&');
 
 /** One login's cookies: name → value, as the server last set them. */
 class Cookies {
@@ -109,7 +108,8 @@ export async function createLoginClient(options: LoginClientOptions) {
         continue;
       }
       const csrf = field(reply.body, 'csrf');
-      const action = formAction(reply.body);
+      const found = formAction(reply.body);
+      const action = found && decode(found);
       let form: Record<string, string>;
       if (!answered.login && reply.body.includes('name="password"') && csrf && action) {
         form = { csrf, email: options.email, password: options.password };

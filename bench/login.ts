@@ -3,18 +3,12 @@
 import { randomBytes } from 'node:crypto';
 import { paths } from '../apps/server/paths.ts';
 import { benchDefaults, type CaseResult } from './harness.ts';
-import { createLoginClient } from './login-client.ts';
+import { createLoginClient, type LoginClientOptions } from './login-client.ts';
 import type { BenchContext, BenchSection } from './run.ts';
 
 export const loginGoal = 60;
 
-export interface LoginBenchOptions {
-  baseUrl: string;
-  clientId: string;
-  clientSecret: string;
-  redirectUri: string;
-  email: string;
-  password: string;
+export interface LoginBenchOptions extends Omit<LoginClientOptions, 'sockets'> {
   concurrency?: number;
   /** Logins are started until this many seconds have passed, or `maxLogins` have started. */
   durationSeconds?: number;
