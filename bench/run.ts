@@ -56,6 +56,7 @@ const services = createServices({ config, secrets: runtime.secrets, db: runtime.
 
 function serverEnv(rateLimit: boolean, workers: number): Record<string, string> {
   return {
+    ...startEnv,
     NODE_ENV: 'production',
     DATABASE_URL: runtime.databaseUrl,
     DATA_DIR: dataDir,
@@ -76,11 +77,13 @@ function serverEnv(rateLimit: boolean, workers: number): Record<string, string> 
 }
 
 /**
- * Node's flags from `npm start` (package.json), so the server runs here exactly as it does in
- * production: V8's young generation and heap growth are tuned there to bound memory.
+ * Node's flags and environment from `npm start` (package.json), so the server runs here exactly
+ * as it does in production: V8's young generation, heap growth and malloc's arenas are tuned
+ * there to bound memory.
  */
-const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-const serverNodeArgs = startScript.split(/\s+/).filter((arg) => arg.startsWith('--'));
+const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
+const serverNodeArgs = startScript.filter((word) => word.startsWith('--'));
+const startEnv = Object.fromEntries(startScript.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
 
 const startGatehouse = (rateLimit: boolean, workers = 1) =>
   startProcess(join(root, 'apps/server/cluster.ts'), serverEnv(rateLimit, workers), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz', serverNodeArgs);
@@ -141,7 +144,7 @@ writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(repor
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`node ${serverNodeArgs.join(' ')}\`. The JWT case and the bare oidc-provider run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs).`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The JWT case and the bare oidc-provider run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs).`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---|---:|---:|---:|---:|---:|---:|',

@@ -3,6 +3,7 @@
 // Workers share nothing in memory: the database is the only source of truth, which is what
 // every cache (clients, APIs) and the provider host already assume.
 import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -20,6 +21,12 @@ try {
   if (!(error instanceof ConfigError)) throw error;
   // main.ts reports it, in the same words, on the same exit code.
 }
+
+// libuv's thread pool runs argon2 and token signing. Its default of 4 threads per process keeps
+// up to 4 argon2 buffers (7 MiB each) and 4 malloc arenas alive; one thread per core the process
+// can use (at least 2) does the same work in less memory. Read by libuv when the pool starts,
+// which is after this line; workers inherit it. An explicit UV_THREADPOOL_SIZE wins.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, Math.floor(availableParallelism() / (config?.workers ?? 1))));
 
 if (!config || config.workers === 1) {
   await import('./main.ts');
