@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AuditLog, RequestContext } from './audit.ts';
-import type { Database } from './database.ts';
+import { sqlOf, type Database } from './database.ts';
 import { createLockout, type Lockout } from './lockout.ts';
 import { AppError, notFound } from './errors.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -58,6 +58,42 @@ export function standardClaims(user: User): Record<string, unknown> {
   };
 }
 
+/**
+ * A user read as plain SQL (database.ts `sqlOf`), shaped as Prisma's User: oidc-provider reads
+ * the account on most protocol requests of a login (findAccount), deliberately uncached so a
+ * disabled user is refused at once, and Prisma Client's query interpreter doubled that cost.
+ */
+const userColumns = Object.entries({
+  id: 'id', email: 'email', emailVerified: 'email_verified', passwordHash: 'password_hash', disabled: 'disabled',
+  name: 'name', givenName: 'given_name', familyName: 'family_name', middleName: 'middle_name', nickname: 'nickname',
+  preferredUsername: 'preferred_username', profile: 'profile', picture: 'picture', website: 'website', gender: 'gender',
+  birthdate: 'birthdate', zoneinfo: 'zoneinfo', locale: 'locale', phoneNumber: 'phone_number',
+  phoneNumberVerified: 'phone_number_verified', address: 'address', failedLoginCount: 'failed_login_count',
+  lastFailedLoginAt: 'last_failed_login_at', lockedUntil: 'locked_until', createdAt: 'created_at', updatedAt: 'updated_at',
+} satisfies Record<keyof User, string>).map(([field, column]) => `${column} AS "${field}"`).join(', ');
+
+type UserRow = Omit<User, 'address' | 'lastFailedLoginAt' | 'lockedUntil' | 'createdAt' | 'updatedAt'> & {
+  address: string | null;
+  lastFailedLoginAt: string | null;
+  lockedUntil: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+
+async function readUser(db: Database, where: 'id' | 'email', value: string): Promise<User | null> {
+  const [row] = await sqlOf(db).rows<UserRow>(`SELECT ${userColumns} FROM users WHERE ${where} = $1`, [value]);
+  if (!row) return null;
+  const date = (iso: string | null) => (iso === null ? null : new Date(iso));
+  return {
+    ...row,
+    address: row.address === null ? null : JSON.parse(row.address),
+    lastFailedLoginAt: date(row.lastFailedLoginAt),
+    lockedUntil: date(row.lockedUntil),
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+  };
+}
+
 const uuidSchema = z.uuid();
 const isUuid = (id: string) => uuidSchema.safeParse(id).success;
 
@@ -81,9 +117,9 @@ export function createUserService({ db, passwords, audit, lockout = createLockou
       }
     },
 
-    find: async (id: string) => (isUuid(id) ? db.user.findUnique({ where: { id } }) : null),
+    find: async (id: string) => (isUuid(id) ? readUser(db, 'id', id) : null),
 
-    findByEmail: (email: string) => db.user.findUnique({ where: { email: normalizeEmail(email) } }),
+    findByEmail: (email: string) => readUser(db, 'email', normalizeEmail(email)),
 
     list: () => db.user.findMany({ orderBy: { createdAt: 'asc' } }),
 
@@ -114,7 +150,7 @@ export function createUserService({ db, passwords, audit, lockout = createLockou
      * password is refused, with the same answer and after the same argon2 work.
      */
     async verifyPassword(email: string, password: string, context: RequestContext = {}): Promise<User | undefined> {
-      const user = await db.user.findUnique({ where: { email: normalizeEmail(email) } });
+      const user = await readUser(db, 'email', normalizeEmail(email));
       const ok = await passwords.verify(user?.passwordHash, password);
       const seen = { ip: context.ip, userAgent: context.userAgent, clientId: context.clientId };
       if (!user || user.disabled) {
