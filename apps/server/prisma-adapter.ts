@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import DataLoader from 'dataloader';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { sqlOf, type Database, type Sql } from '../core/database.ts';
 import { requestScope } from '../core/request-context.ts';
@@ -14,12 +15,69 @@ export const digest = (value: string) => createHash('sha256').update(value).dige
 
 /** A row as the driver adapter returns it: JSON as text, timestamps as ISO strings. */
 interface Row {
+  model: string;
+  id: string;
   payload: string;
   consumed_at: string | null;
   expires_at: string | null;
 }
 
-const selectRow = 'SELECT payload, consumed_at, expires_at FROM oidc_payloads';
+const selectRow = 'SELECT model, id, payload, consumed_at, expires_at FROM oidc_payloads';
+
+interface Write {
+  model: string;
+  id: string;
+  payload: string;
+  grantId: string | null;
+  userCode: string | null;
+  uid: string | null;
+  accountId: string | null;
+  expiresAt: string | null;
+}
+
+/**
+ * Reads by id and upserts, the statements nearly every protocol request makes, are merged across
+ * concurrent requests: whatever the requests of one event-loop turn ask for goes to PostgreSQL as
+ * one statement (and an upsert batch as one commit). Under load that is one round trip, one plan
+ * execution and one WAL flush for many requests instead of one each; alone, a request waits one
+ * turn. Each caller still gets its own answer, after its own row is read or committed.
+ */
+interface Batches {
+  read: DataLoader<{ models: string[]; id: string }, Row[]>;
+  upsert: DataLoader<Write, void>;
+}
+
+const batchesOf = new WeakMap<Sql, Batches>();
+const nextTurn = { cache: false, maxBatchSize: 500, batchScheduleFn: (run: () => void) => setImmediate(run) } as const;
+
+function batches(sql: Sql): Batches {
+  let found = batchesOf.get(sql);
+  if (found) return found;
+  const read = new DataLoader<{ models: string[]; id: string }, Row[]>(async (keys) => {
+    // Every (model, id) pair asked for is among the cross product of the two lists; the index
+    // on (model, id) answers it, and rows nobody asked for are dropped below.
+    const models = [...new Set(keys.flatMap((k) => k.models))];
+    const ids = [...new Set(keys.map((k) => k.id))];
+    const rows = await sql.rows<Row>(`${selectRow} WHERE model = ANY($1) AND id = ANY($2)`, [models, ids]);
+    return keys.map(({ models: wanted, id }) => rows.filter((row) => row.id === id && wanted.includes(row.model)));
+  }, nextTurn);
+  const upsert = new DataLoader<Write, void>(async (writes) => {
+    // ON CONFLICT may touch a row once per statement: of two writes to one row, the later wins.
+    const rows = [...new Map(writes.map((w) => [`${w.model}\u0000${w.id}`, w])).values()];
+    const column = <T>(pick: (w: Write) => T) => rows.map(pick);
+    await sql.execute(
+      `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamp(3)[])
+       ON CONFLICT (model, id) DO UPDATE SET
+         payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
+         uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
+      [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)],
+    );
+    return writes.map(() => undefined);
+  }, nextTurn);
+  batchesOf.set(sql, (found = { read, upsert }));
+  return found;
+}
 
 /**
  * Introspection and revocation look a token up as an AccessToken, then a ClientCredentials
@@ -28,11 +86,10 @@ const selectRow = 'SELECT payload, consumed_at, expires_at FROM oidc_payloads';
  * from that read. Any write to the value drops what was read.
  */
 const bearerModels = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
-const bearerReads = new WeakMap<object, Map<string, Promise<Array<Row & { model: string }>>>>();
+const bearerReads = new WeakMap<object, Map<string, Promise<Row[]>>>();
 
 function readBearer(sql: Sql, key: string) {
-  const load = () =>
-    sql.rows<Row & { model: string }>('SELECT model, payload, consumed_at, expires_at FROM oidc_payloads WHERE model = ANY($1) AND id = $2', [bearerModels, key]);
+  const load = () => batches(sql).read.load({ models: bearerModels, id: key });
   const scope = requestScope.getStore();
   if (!scope) return load();
   let reads = bearerReads.get(scope);
@@ -66,22 +123,24 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     async upsert(id, payload, expiresIn) {
       if (bearer) forgetBearer(digest(id));
       const { jti: _jti, ...rest } = payload;
-      const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000) : null;
+      const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000).toISOString() : null;
       const userCode = payload.userCode ? digest(payload.userCode) : null;
       if (payload.userCode) delete rest.userCode;
-      await sql.execute(
-        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
-         ON CONFLICT (model, id) DO UPDATE SET
-           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
-           uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
-        [model, digest(id), JSON.stringify(rest), payload.grantId ?? null, userCode, payload.uid ?? null, payload.accountId ?? null, expiresAt],
-      );
+      await batches(sql).upsert.load({
+        model,
+        id: digest(id),
+        payload: JSON.stringify(rest),
+        grantId: payload.grantId ?? null,
+        userCode,
+        uid: payload.uid ?? null,
+        accountId: payload.accountId ?? null,
+        expiresAt,
+      });
     },
 
     async find(id) {
       if (bearer) return live((await readBearer(sql, digest(id))).filter((row) => row.model === model), id);
-      return live(await sql.rows<Row>(`${selectRow} WHERE model = $1 AND id = $2`, [model, digest(id)]), id);
+      return live(await batches(sql).read.load({ models: [model], id: digest(id) }), id);
     },
 
     async findByUserCode(userCode) {

@@ -1,3 +1,4 @@
+import { databasePool } from '../../apps/core/database.ts';
 import { createPrismaAdapter, digest, sweepExpired } from '../../apps/server/prisma-adapter.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -117,5 +118,67 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
     expect(await adapter.find('rt-a')).toBeUndefined();
     expect(await adapter.find('rt-b')).toBeUndefined();
     expect(await adapter.find('rt-c')).toBeDefined();
+  });
+
+  describe('requests of one event-loop turn share statements', () => {
+    /** How many times the pool hands out a connection (one per statement) while `work` runs. */
+    async function statementsDuring(work: () => Promise<unknown>): Promise<number> {
+      const pool = databasePool(t.db)!;
+      let acquired = 0;
+      const count = () => acquired++;
+      pool.on('acquire', count);
+      try {
+        await work();
+      } finally {
+        pool.off('acquire', count);
+      }
+      return acquired;
+    }
+
+    it('stores forty concurrent writes to two models with one statement, and reads them back with one', async () => {
+      const sessions = createPrismaAdapter(t.db, 'Session');
+      const tokens = createPrismaAdapter(t.db, 'ClientCredentials');
+      const ids = Array.from({ length: 20 }, (_, i) => `turn-${i}`);
+      const written = await statementsDuring(() =>
+        Promise.all(ids.flatMap((id) => [sessions.upsert(id, { jti: id, accountId: `acc-${id}`, kind: 'Session' }, 60), tokens.upsert(id, { jti: id, clientId: `client-${id}`, kind: 'ClientCredentials' }, 60)])),
+      );
+      expect(written).toBe(1);
+
+      let found: unknown[] = [];
+      const read = await statementsDuring(async () => {
+        found = await Promise.all(ids.flatMap((id) => [sessions.find(id), tokens.find(id)]));
+      });
+      expect(read).toBe(1);
+      // Each caller gets its own row, under its own model.
+      expect(found).toEqual(ids.flatMap((id) => [expect.objectContaining({ jti: id, accountId: `acc-${id}` }), expect.objectContaining({ jti: id, clientId: `client-${id}` })]));
+      expect(found.filter((row) => (row as { kind: string }).kind === 'Session')).toHaveLength(20);
+    });
+
+    it('answers both of two writes to one row in one turn, and keeps the later one', async () => {
+      const adapter = createPrismaAdapter(t.db, 'Session');
+      await Promise.all([
+        adapter.upsert('same-row', { jti: 'same-row', accountId: 'first', kind: 'Session' }, 60),
+        adapter.upsert('same-row', { jti: 'same-row', accountId: 'second', kind: 'Session' }, 60),
+      ]);
+      expect(await adapter.find('same-row')).toMatchObject({ accountId: 'second' });
+      expect(await t.db.oidcPayload.count({ where: { model: 'Session', id: digest('same-row') } })).toBe(1);
+    });
+
+    it('answers concurrent finds of present, missing and other-model ids each on their own', async () => {
+      const accessTokens = createPrismaAdapter(t.db, 'AccessToken');
+      const refreshTokens = createPrismaAdapter(t.db, 'RefreshToken');
+      await accessTokens.upsert('bearer-a', { jti: 'bearer-a', clientId: 'c-a', kind: 'AccessToken' }, 60);
+      await refreshTokens.upsert('bearer-r', { jti: 'bearer-r', clientId: 'c-r', kind: 'RefreshToken' }, 60);
+      const [a, aAsRefresh, r, missing] = await Promise.all([
+        accessTokens.find('bearer-a'),
+        refreshTokens.find('bearer-a'),
+        refreshTokens.find('bearer-r'),
+        accessTokens.find('bearer-missing'),
+      ]);
+      expect(a).toMatchObject({ jti: 'bearer-a', clientId: 'c-a' });
+      expect(aAsRefresh).toBeUndefined();
+      expect(r).toMatchObject({ jti: 'bearer-r', clientId: 'c-r' });
+      expect(missing).toBeUndefined();
+    });
   });
 });
