@@ -24,8 +24,8 @@ export interface LoadOptions {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
-  /** A fresh body per request (e.g. a different token to introspect). */
-  requests?: Array<{ method: 'GET' | 'POST'; path: string; headers?: Record<string, string>; body?: string }>;
+  /** Bodies sent in turn instead of `body`, one per request (e.g. many tokens to introspect). */
+  bodies?: string[];
   connections?: number;
   durationSeconds?: number;
 }
@@ -44,12 +44,15 @@ function hasWrk(): boolean {
 }
 
 export async function load(section: string, name: string, options: LoadOptions, goal?: number): Promise<CaseResult> {
-  const run = loadGenerator === 'wrk' && !options.requests ? loadWithWrk : loadWithAutocannon;
+  const run = loadGenerator === 'wrk' ? loadWithWrk : loadWithAutocannon;
   // A short warm-up first, so every case (the bare provider's too) is measured with a warm JIT.
   await run({ ...options, durationSeconds: 2 });
   const measured = await run(options);
   return { section, name, target: options.url, goal, ...measured };
 }
+
+let bodyIndex = 0;
+const nextBody = (bodies: string[]) => bodies[bodyIndex++ % bodies.length];
 
 type Measured = Pick<CaseResult, 'requestsPerSecond' | 'p50Ms' | 'p99Ms' | 'errors' | 'non2xx'>;
 
@@ -59,7 +62,7 @@ async function loadWithAutocannon(options: LoadOptions): Promise<Measured> {
     method: options.method ?? 'GET',
     headers: options.headers,
     body: options.body,
-    requests: options.requests,
+    ...(options.bodies && { requests: [{ setupRequest: (request: object) => ({ ...request, body: nextBody(options.bodies!) }) }] }),
     connections: options.connections ?? benchDefaults.connections,
     duration: options.durationSeconds ?? benchDefaults.durationSeconds,
     pipelining: 1,
@@ -80,6 +83,9 @@ async function loadWithWrk(options: LoadOptions): Promise<Measured> {
     `wrk.method = ${JSON.stringify(options.method ?? 'GET')}`,
     ...(options.body ? [`wrk.body = ${JSON.stringify(options.body)}`] : []),
     ...Object.entries(options.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+    ...(options.bodies
+      ? [`bodies = { ${options.bodies.map((b) => JSON.stringify(b)).join(', ')} }`, 'n = 0', 'request = function() n = n % #bodies + 1; return wrk.format(nil, nil, nil, bodies[n]) end']
+      : []),
   ];
   writeFileSync(script, `${lua.join('\n')}\n`);
   const args = ['-t1', `-c${options.connections ?? benchDefaults.connections}`, `-d${options.durationSeconds ?? benchDefaults.durationSeconds}s`, '--latency', '-s', script, options.url];

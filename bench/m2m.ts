@@ -5,6 +5,7 @@ import type { BenchContext } from './run.ts';
 
 const JWT_API = 'https://bench-jwt.example.test';
 const OPAQUE_API = 'https://bench-opaque.example.test';
+const introspectedTokens = 1000;
 export const goals = { jwt: 5000, opaque: 3500, introspection: 4000, metadata: 15000, jwtVsBare: 0.9, clusterSpeedup: 1.5, peakRssMb: 200 };
 
 export async function seedM2m({ services }: BenchContext) {
@@ -58,13 +59,17 @@ export async function m2mCases(ctx: BenchContext, label = ''): Promise<CaseResul
   results.push(...(await jwtCases(s, url, client, ctx.bare)));
   results.push(await load(s, 'client_credentials opaque', tokenRequest(url, client.id, client.secret, OPAQUE_API), goals.opaque));
 
-  const issued = await fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, OPAQUE_API));
-  const { access_token: token } = (await issued.json()) as { access_token: string };
-  results.push(await load(s, 'introspection (opaque)', {
+  // Resource servers introspect many different tokens, not one over and over.
+  const tokens: string[] = [];
+  for (let batch = 0; batch < introspectedTokens / 50; batch++) {
+    const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, OPAQUE_API)).then((r) => r.json() as Promise<{ access_token: string }>)));
+    tokens.push(...issued.map((t) => t.access_token));
+  }
+  results.push(await load(s, `introspection (opaque, ${introspectedTokens} tokens in turn)`, {
     url: `${url}/token/introspection`,
     method: 'POST',
     headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
-    body: form({ token }),
+    bodies: tokens.map((token) => form({ token })),
   }, goals.introspection));
   results.push(await load(s, 'discovery', { url: `${url}/.well-known/openid-configuration` }, goals.metadata));
   results.push(await load(s, 'JWKS', { url: `${url}/jwks` }, goals.metadata));
