@@ -83,10 +83,11 @@ function serverEnv(rateLimit: boolean, workers: number): Record<string, string> 
  */
 const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
 const serverNodeArgs = startScript.filter((word) => word.startsWith('--'));
+const startEntry = startScript[startScript.length - 1];
 const startEnv = Object.fromEntries(startScript.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
 
 const startGatehouse = (rateLimit: boolean, workers = 1) =>
-  startProcess(join(root, 'apps/server/cluster.ts'), serverEnv(rateLimit, workers), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz', serverNodeArgs);
+  startProcess(join(root, startEntry), serverEnv(rateLimit, workers), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz', serverNodeArgs);
 
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'both'] ?? [false];

@@ -50,6 +50,10 @@ export function createMigrator({ databaseUrl, migrationsDir, schemaPath, log }: 
     async apply() {
       try {
         const migrationsList = await readMigrations(migrationsDir);
+        // Every start applies migrations; nearly always there are none to apply, and asking
+        // `_prisma_migrations` spares loading the schema engine (megabytes of WebAssembly that
+        // would stay in the server's memory). Anything pending or failed goes to the engine.
+        if ((await pendingMigrations(databaseUrl, migrationsList)).length === 0) return { applied: [] };
         // The engine's own advisory lock sits on a pooled connection that pg may close when idle,
         // so a session of our own serializes concurrent deploys for the whole run.
         const lock = new pg.Client({ connectionString: databaseUrl });
@@ -91,6 +95,25 @@ export function createMigrator({ databaseUrl, migrationsDir, schemaPath, log }: 
       }
     },
   };
+}
+
+/** Migrations of the folder that `_prisma_migrations` does not record as applied (all of them before the first). */
+async function pendingMigrations(databaseUrl: string, migrationsList: MigrationList): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ migration_name: string }>(
+      `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+    ).catch((error: { code?: string }) => {
+      if (error.code === '42P01') return { rows: [] }; // undefined_table: a new database
+      throw error;
+    });
+    const applied = new Set(rows.map((row) => row.migration_name));
+    return migrationsList.migrationDirectories.map((dir) => dir.path).filter((name) => !applied.has(name));
+  } finally {
+    await client.end();
+  }
 }
 
 /** Reads the folder the way Prisma's CLI does before handing it to the engine. */

@@ -24,7 +24,7 @@ function start(): { child: ChildProcess; output: () => string; exited: Promise<n
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), npm_lifecycle_event: 'start' };
   delete env.DATABASE_URL;
   delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/main.ts')], { env, cwd: projectRoot });
+  const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/start.js')], { env, cwd: projectRoot });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -88,7 +88,7 @@ describe('npm start on a fresh checkout', () => {
   });
 
   it('stops with one line naming the variable when the configuration is bad', async () => {
-    const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/main.ts')], { env: { ...process.env, PORT: 'eighty', NODE_OPTIONS: '' }, cwd: projectRoot });
+    const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/start.js')], { env: { ...process.env, PORT: 'eighty', NODE_OPTIONS: '' }, cwd: projectRoot });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise((r) => child.on('exit', r));
