@@ -76,8 +76,12 @@ export async function m2mCases(ctx: BenchContext, label = ''): Promise<CaseResul
   return results;
 }
 
-/** oidc-provider alone, for the same client_credentials JWT load (see jwtCases). */
-export function startBare(port: number): Promise<ServerProcess> {
+/**
+ * oidc-provider alone, for the same client_credentials JWT load (see jwtCases), under the same
+ * Node flags and environment as Gatehouse (`npm start`'s), so that the ratio compares code, not
+ * runtime tuning: the memory-bounding flags cost either server about a fifth of its JWT rate.
+ */
+export function startBare(port: number, runtime: { env: Record<string, string>; nodeArgs: string[] }): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${port}`;
-  return startProcess(new URL('./bare-provider.ts', import.meta.url).pathname, { PORT: String(port), AUDIENCE: JWT_API }, url, '/.well-known/openid-configuration');
+  return startProcess(new URL('./bare-provider.ts', import.meta.url).pathname, { ...runtime.env, PORT: String(port), AUDIENCE: JWT_API }, url, '/.well-known/openid-configuration', runtime.nodeArgs);
 }

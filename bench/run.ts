@@ -94,7 +94,7 @@ const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENC
 const results: CaseResult[] = [];
 const memory: Record<string, number> = {};
 
-const bareProvider = !wanted || wanted.includes('m2m') ? await startBare(BARE_PORT) : undefined;
+const bareProvider = !wanted || wanted.includes('m2m') ? await startBare(BARE_PORT, { env: startEnv, nodeArgs: serverNodeArgs }) : undefined;
 try {
   for (const rateLimit of modes) {
     const gatehouse = await startGatehouse(rateLimit);
@@ -145,7 +145,7 @@ writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(repor
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The JWT case and the bare oidc-provider run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs).`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs).`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
