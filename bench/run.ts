@@ -1,5 +1,5 @@
 // `npm run bench`: starts PostgreSQL (embedded, in a temp dir) and Gatehouse as a separate
-// process, runs each section's load with autocannon from this process, and writes
+// process, drives each section's load from this process (wrk, or autocannon; logins by bench/login-client.ts), and writes
 // bench/results/<stamp>.json and .md.
 //
 // Environment:
@@ -17,6 +17,7 @@ import { loadConfig } from '../apps/core/config.ts';
 import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
 import { createServices, type Services } from '../apps/core/services.ts';
 import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
+import { loginSection } from './login.ts';
 import { goals, m2mCases, startBare } from './m2m.ts';
 
 export interface BenchContext {
@@ -28,19 +29,13 @@ export interface BenchContext {
   rateLimit: boolean;
 }
 
-/** A section: a name and the cases it runs against a started Gatehouse. Add login here. */
+/** A section: a name and the cases it runs against a started Gatehouse. */
 export interface BenchSection {
   name: string;
   run(ctx: BenchContext): Promise<CaseResult[]>;
 }
 
-const sections: BenchSection[] = [{ name: 'm2m', run: (ctx) => m2mCases(ctx) }];
-try {
-  const login = (await import('./login.ts' as string)) as { loginSection?: BenchSection };
-  if (login.loginSection) sections.push(login.loginSection);
-} catch {
-  // bench/login.ts not written yet
-}
+const sections: BenchSection[] = [{ name: 'm2m', run: (ctx) => m2mCases(ctx) }, loginSection];
 
 const PG_PORT = Number(process.env.BENCH_PORT ?? 55400);
 const GATEHOUSE_PORT = PG_PORT + 1;
