@@ -1,6 +1,8 @@
 // Fills the server's module compile cache at install (apps/server/compile-cache.js explains
 // why): loads every server module once, without running the server, and writes the cache.
-// The entry modules only export functions, so loading them starts nothing.
+// The entry modules only export functions, so loading them starts nothing. V8 keys the cache
+// by its flags, so the loading runs under the Node flags of `npm start` (package.json).
+import { spawnSync } from 'node:child_process';
 import { flushCompileCache } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -8,6 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { enableCompileCache } from '../apps/server/compile-cache.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+if (!process.env.GATEHOUSE_FILL_COMPILE_CACHE) {
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(/\s+/);
+  const flags = start.filter((word) => word.startsWith('--'));
+  const run = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, GATEHOUSE_FILL_COMPILE_CACHE: '1' } });
+  process.exit(run.status ?? 1);
+}
+
 enableCompileCache();
 // The command line and the example API run when loaded; the server does not load them.
 const skip = new Set(['apps/cli/main.ts', 'apps/example-api/main.ts']);
