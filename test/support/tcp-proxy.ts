@@ -35,5 +35,7 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     });
 
   await listen();
-  return { get port() { return port; }, cut, restore: listen, close: cut };
+  // Restoring a proxy that is up must not open a second listener (the first would never close).
+  const restore = () => (server ? Promise.resolve() : listen());
+  return { get port() { return port; }, cut, restore, close: cut };
 }
