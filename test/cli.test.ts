@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { newClientId } from '../apps/core/clients.ts';
 import { loadConfig } from '../apps/core/config.ts';
 import { createServices, keyActivationDelay } from '../apps/core/services.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
@@ -98,6 +99,13 @@ describe('gatehouse user', () => {
 });
 
 describe('gatehouse client', () => {
+  it('makes client ids that never begin with - or _, so one can follow a command without reading as an option', () => {
+    const ids = Array.from({ length: 4000 }, newClientId);
+    expect(ids.filter((id) => /^[-_]/.test(id))).toEqual([]);
+    expect(ids.every((id) => /^[A-Za-z0-9_-]{22}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   let webClientId: string;
   let webSecret: string;
 
