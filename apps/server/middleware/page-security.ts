@@ -15,14 +15,15 @@ const serialize = (directives: Record<string, string[]>) =>
 const parse = (header: string): Record<string, string[]> =>
   Object.fromEntries(header.split(';').map((d) => d.trim().split(/\s+/)).filter(([name]) => name).map(([name, ...values]) => [name, values]));
 
-/** What every HTML page we serve carries: a strict CSP, no framing, no referrer, no caching. */
-export function setPageSecurityHeaders(ctx: Context, extra: Record<string, string[]> = {}) {
+/** What every HTML page we serve carries: a strict CSP (plus `extra` directives), no framing, no referrer, no caching. */
+function pageHeaders(extra: Record<string, string[]> = {}): Record<string, string> {
   const directives = { ...baseDirectives };
   for (const [name, values] of Object.entries(extra)) directives[name] = [...(directives[name] ?? []), ...values];
-  ctx.set('Content-Security-Policy', serialize(directives));
-  ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('Cache-Control', 'no-store');
+  return { 'Content-Security-Policy': serialize(directives), 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store' };
+}
+
+export function setPageSecurityHeaders(ctx: Context, extra: Record<string, string[]> = {}) {
+  ctx.set(pageHeaders(extra));
 }
 
 /**
@@ -52,12 +53,7 @@ export async function pageSecurityHeaders(ctx: Context, next: Next) {
  * Its form_post page auto-submits with one inline script whose hash it appends to an existing
  * script-src directive, so that directive must be present; 'self' adds nothing we serve.
  */
-const providerPageHeaders = {
-  'Content-Security-Policy': serialize({ ...baseDirectives, 'script-src': ["'self'"] }),
-  'X-Frame-Options': 'DENY',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
-};
+const providerPageHeaders = pageHeaders({ 'script-src': ["'self'"] });
 
 export async function providerPageSecurityHeaders(ctx: Context & { oidc?: { params?: Record<string, unknown> } }, next: Next) {
   // Every protocol response passes here: the header values are built once.
