@@ -121,14 +121,15 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
 
   return {
     async upsert(id, payload, expiresIn) {
-      if (bearer) forgetBearer(digest(id));
+      const key = digest(id);
+      if (bearer) forgetBearer(key);
       const { jti: _jti, ...rest } = payload;
       const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000).toISOString() : null;
       const userCode = payload.userCode ? digest(payload.userCode) : null;
       if (payload.userCode) delete rest.userCode;
       await batches(sql).upsert.load({
         model,
-        id: digest(id),
+        id: key,
         payload: JSON.stringify(rest),
         grantId: payload.grantId ?? null,
         userCode,
@@ -139,8 +140,9 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     },
 
     async find(id) {
-      if (bearer) return live((await readBearer(sql, digest(id))).filter((row) => row.model === model), id);
-      return live(await batches(sql).read.load({ models: [model], id: digest(id) }), id);
+      const key = digest(id);
+      if (bearer) return live((await readBearer(sql, key)).filter((row) => row.model === model), id);
+      return live(await batches(sql).read.load({ models: [model], id: key }), id);
     },
 
     async findByUserCode(userCode) {
@@ -155,23 +157,25 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     },
 
     async consume(id) {
-      if (bearer) forgetBearer(digest(id));
+      const key = digest(id);
+      if (bearer) forgetBearer(key);
       // Exactly one of several concurrent redemptions may win: the update only matches an
       // unconsumed row, and whoever matches nothing lost the race and is treated as a replay.
       const rows = await sql.rows<{ grant_id: string | null }>(
         'UPDATE oidc_payloads SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL RETURNING grant_id',
-        [model, digest(id)],
+        [model, key],
       );
       if (rows.length === 0) {
-        const [row] = await sql.rows<{ grant_id: string | null }>('SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2', [model, digest(id)]);
+        const [row] = await sql.rows<{ grant_id: string | null }>('SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2', [model, key]);
         if (row?.grant_id) await revokeGrant(sql, row.grant_id);
         throw new errors.InvalidGrant(`${model} already consumed`);
       }
     },
 
     async destroy(id) {
-      if (bearer) forgetBearer(digest(id));
-      await sql.execute('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, digest(id)]);
+      const key = digest(id);
+      if (bearer) forgetBearer(key);
+      await sql.execute('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, key]);
     },
 
     async revokeByGrantId(grantId) {
