@@ -37,18 +37,37 @@ function mean(a: CaseResult, b: CaseResult): CaseResult {
 }
 
 /**
- * Gatehouse's JWT case, and with `bare` the same load against the bare oidc-provider, run as
- * Gatehouse, bare, bare, Gatehouse: on a shared 2-core machine throughput drifts over minutes,
- * and this order cancels a steady drift out of the ratio. Each side reports its mean.
+ * Two servers under the same load, run as A, B, B, A: on a shared 2-core machine throughput
+ * drifts over minutes, and this order cancels a steady drift out of their ratio. Each side
+ * reports its mean.
  */
+export async function interleaved(a: () => Promise<CaseResult>, b: () => Promise<CaseResult>): Promise<[CaseResult, CaseResult]> {
+  const a1 = await a();
+  const [b1, b2] = [await b(), await b()];
+  const a2 = await a();
+  return [mean(a1, a2), mean(b1, b2)];
+}
+
+const jwtCase = (section: string, url: string, client: { id: string; secret: string }) => () =>
+  load(section, 'client_credentials JWT', tokenRequest(url, client.id, client.secret, JWT_API), goals.jwt);
+
+/** Gatehouse's JWT case, and with `bare` the same load against the bare oidc-provider, interleaved. */
 async function jwtCases(s: string, url: string, client: { id: string; secret: string }, bare?: ServerProcess): Promise<CaseResult[]> {
-  const ours = () => load(s, 'client_credentials JWT', tokenRequest(url, client.id, client.secret, JWT_API), goals.jwt);
+  const ours = jwtCase(s, url, client);
   if (!bare) return [await ours()];
   const theirs = () => load('bare', 'client_credentials JWT (bare oidc-provider)', tokenRequest(bare.url, 'bare', 'bare-secret', JWT_API));
-  const first = await ours();
-  const [bare1, bare2] = [await theirs(), await theirs()];
-  const second = await ours();
-  return [mean(first, second), { ...mean(bare1, bare2), peakRssMb: bare.peakRssMb() } as CaseResult];
+  const [gatehouse, bareProvider] = await interleaved(ours, theirs);
+  return [gatehouse, { ...bareProvider, peakRssMb: bare.peakRssMb() } as CaseResult];
+}
+
+/**
+ * The JWT case against one process and against `WEB_CONCURRENCY=2` workers, both running,
+ * interleaved, so the speedup is measured over the same minutes rather than against a
+ * single-process run taken minutes earlier.
+ */
+export async function clusterCases(ctx: BenchContext, clustered: ServerProcess): Promise<[single: CaseResult, clustered: CaseResult]> {
+  const { client } = await seedM2m(ctx);
+  return interleaved(jwtCase('m2m (1 process, beside the cluster run)', ctx.gatehouse.url, client), jwtCase('m2m (WEB_CONCURRENCY=2)', clustered.url, client));
 }
 
 export async function m2mCases(ctx: BenchContext, label = ''): Promise<CaseResult[]> {
