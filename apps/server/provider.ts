@@ -127,6 +127,8 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
   });
   registerTokenExchange(provider, { lookup: resources, publishedKeys: keySet.published, accessTokenAlg: config.accessTokenSigningAlg, findAccount });
 
+  reuseClientsOfCachedRecords(provider, clientLookup);
+
   // The hook oidc-provider exposes for hashed client secrets (panva/node-oidc-provider#631).
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
     const record = await clientLookup.find(this.clientId);
@@ -151,3 +153,23 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
 }
 
 export type { KoaContextWithOIDC };
+
+/**
+ * oidc-provider builds a client from adapter metadata once per distinct metadata, but to find
+ * out it serializes and hashes the metadata on every lookup, which is every token request. A
+ * cached client record (client-adapter.ts) is that metadata until it expires, so the client
+ * built from it is reused while the record is: a change still shows within CLIENT_CACHE_TTL.
+ */
+function reuseClientsOfCachedRecords(provider: Provider, clientLookup: ClientLookup) {
+  const Client = provider.Client;
+  const find = Client.find.bind(Client);
+  const built = new WeakMap<ClientRecord, Awaited<ReturnType<typeof find>>>();
+  Client.find = async function findClient(id: string) {
+    const record = typeof id === 'string' && id ? await clientLookup.find(id) : undefined;
+    const known = record && built.get(record);
+    if (known) return known;
+    const client = await find(id);
+    if (record && client) built.set(record, client);
+    return client;
+  };
+}

@@ -163,6 +163,20 @@ describe('clients from the database', () => {
     expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, first!) })).status).toBe(401);
     expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, second) })).status).toBe(200);
   });
+
+  it('applies a change to a client’s metadata once its cached row has expired', async () => {
+    const { clientId, clientSecret } = await services.clients.create({ name: 'changing', grantTypes: ['client_credentials'], scope: 'openid' });
+    for (let i = 0; i < 3; i++) expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, clientSecret!) })).status).toBe(200);
+
+    const row = await t.db.client.findUniqueOrThrow({ where: { id: clientId } });
+    const webAppOnly = { grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://rp.example.test/callback'] };
+    await t.db.client.update({ where: { id: clientId }, data: { metadata: { ...(row.metadata as object), ...webAppOnly } } });
+    await new Promise((r) => setTimeout(r, server.config.clientCacheTtl * 1000 + 50));
+
+    const refused = await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, clientSecret!) });
+    expect(refused.status).toBe(400);
+    expect(await json(refused)).toMatchObject({ error_description: 'requested grant type is not allowed for this client' });
+  });
 });
 
 describe('requests Node refuses to parse', () => {
