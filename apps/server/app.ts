@@ -21,6 +21,8 @@ export interface EdgeDeps {
   metrics?: Metrics;
   /** Rate limiting (middleware/rate-limit.ts), after the client IP is known. */
   rateLimit?: Koa.Middleware;
+  /** Page headers for an app whose every answer may be a page, set with the others (security-headers.ts). */
+  pageHeaders?: Record<string, string>;
 }
 
 /**
@@ -28,8 +30,8 @@ export interface EdgeDeps {
  * security headers, the client's IP, rate limits. The provider gets the same steps through
  * `provider.use`, so a protocol request runs through one Koa context, not one nested in another.
  */
-export function edgeMiddleware({ log, trustedProxies, https = false, metrics, rateLimit }: EdgeDeps): Koa.Middleware[] {
-  return [requestLog(log, metrics), securityHeaders({ https }), clientIp(trustedProxies), ...(rateLimit ? [rateLimit] : [])];
+export function edgeMiddleware({ log, trustedProxies, https = false, metrics, rateLimit, pageHeaders }: EdgeDeps): Koa.Middleware[] {
+  return [requestLog(log, metrics), securityHeaders({ https, page: pageHeaders }), clientIp(trustedProxies), ...(rateLimit ? [rateLimit] : [])];
 }
 
 export interface AppDeps {

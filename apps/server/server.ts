@@ -20,7 +20,7 @@ import { createProviderHost } from './provider-host.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createInteractionRouter } from './interactions/interaction-router.ts';
 import { createProviderPages } from './interactions/provider-pages.ts';
-import { providerPageSecurityHeaders } from './middleware/page-security.ts';
+import { allowProviderFormTargets, providerPageHeaders } from './middleware/page-security.ts';
 import { createStaticRouter, createViews } from './views.ts';
 import { createResourceLookup } from './resource-servers.ts';
 
@@ -79,7 +79,9 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
         onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limit counters not shared (database write failed); counting locally'),
       })
     : undefined;
-  const edge = edgeMiddleware({ log, trustedProxies: config.trustedProxies, https: config.issuer.startsWith('https:'), metrics, rateLimit: rateLimits?.middleware });
+  const edgeDeps = { log, trustedProxies: config.trustedProxies, https: config.issuer.startsWith('https:'), metrics, rateLimit: rateLimits?.middleware };
+  const edge = edgeMiddleware(edgeDeps);
+  const providerEdge = edgeMiddleware({ ...edgeDeps, pageHeaders: providerPageHeaders });
 
   const host = await createProviderHost({
     keys,
@@ -87,8 +89,8 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     onError: (err) => log.warn({ err }, 'key refresh failed'),
     build(keySet) {
       const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, pages });
-      for (const step of edge) provider.use(step);
-      provider.use(providerPageSecurityHeaders);
+      for (const step of providerEdge) provider.use(step);
+      provider.use(allowProviderFormTargets);
       provider.use(answerDatabaseOutagesWith503(provider));
       provider.use(cacheMetadata(config.keys.jwksMaxAge));
       provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));

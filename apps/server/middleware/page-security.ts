@@ -49,15 +49,15 @@ export async function pageSecurityHeaders(ctx: Context, next: Next) {
 }
 
 /**
- * The same headers on the pages oidc-provider renders itself (form_post, logout, errors).
+ * The same headers on the pages oidc-provider renders itself (form_post, logout, errors),
+ * which the provider's edge sets on every protocol response (app.ts, `pageHeaders`).
  * Its form_post page auto-submits with one inline script whose hash it appends to an existing
  * script-src directive, so that directive must be present; 'self' adds nothing we serve.
  */
-const providerPageHeaders = pageHeaders({ 'script-src': ["'self'"] });
+export const providerPageHeaders = pageHeaders({ 'script-src': ["'self'"] });
 
-export async function providerPageSecurityHeaders(ctx: Context & { oidc?: { params?: Record<string, unknown> } }, next: Next) {
-  // Every protocol response passes here: the header values are built once.
-  ctx.set(providerPageHeaders);
+/** After the provider answered: its form_post and logout pages may post to the client's URLs. */
+export async function allowProviderFormTargets(ctx: Context & { oidc?: { params?: Record<string, unknown> } }, next: Next) {
   await next();
   const params = ctx.oidc?.params;
   const targets = [params?.redirect_uri, params?.post_logout_redirect_uri].filter((u): u is string => typeof u === 'string');

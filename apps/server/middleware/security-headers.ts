@@ -3,16 +3,18 @@ import type { Context, Next } from 'koa';
 /**
  * Headers every response carries, set before anything renders (oidc-provider's responses
  * included, since it writes to the same Node response). HSTS only when the issuer is https.
- * No script-src policy: oidc-provider's form_post and error pages use inline script and style.
+ * `page` adds to and overrides these for an app whose every answer may be a page (the
+ * provider's: page-security.ts), so that each header is set once per response.
  */
-export function securityHeaders({ https }: { https: boolean }) {
+export function securityHeaders({ https, page = {} }: { https: boolean; page?: Record<string, string> }) {
   const headers: Record<string, string> = {
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
     'Content-Security-Policy': "frame-ancestors 'none'",
     'Referrer-Policy': 'no-referrer',
+    ...(https && { 'Strict-Transport-Security': 'max-age=31536000; includeSubDomains' }),
+    ...page,
   };
-  if (https) headers['Strict-Transport-Security'] = 'max-age=31536000; includeSubDomains';
   return async function setSecurityHeaders(ctx: Context, next: Next) {
     ctx.set(headers);
     await next();
