@@ -48,7 +48,8 @@ export function requestLog(log: Logger, observer?: RequestObserver) {
         const seconds = (performance.now() - started) / 1000;
         const route = routeOf(ctx);
         observer?.observeRequest({ method: ctx.method, route, status: ctx.status }, seconds);
-        log.info(
+        // Built only when written: with LOG_LEVEL above info, the line costs nothing.
+        if (log.isLevelEnabled('info')) log.info(
           { method: ctx.method, route, path: ctx.path, status: ctx.status, durationMs: Math.round(seconds * 10_000) / 10, client_id: scope.clientId ?? ctx.state.claimedClientId, ip: scope.ip },
           'request',
         );
