@@ -61,13 +61,13 @@ async function jwtCases(s: string, url: string, client: { id: string; secret: st
 }
 
 /**
- * The JWT case against one process and against `WEB_CONCURRENCY=2` workers, both running,
- * interleaved, so the speedup is measured over the same minutes rather than against a
- * single-process run taken minutes earlier.
+ * The JWT case against a plain single process (`ctx.gatehouse`) and against a variant of it
+ * (rate limiter on, or `WEB_CONCURRENCY=2`), both running, interleaved, so their ratio is
+ * measured over the same minutes rather than against a run taken minutes earlier.
  */
-export async function clusterCases(ctx: BenchContext, clustered: ServerProcess): Promise<[single: CaseResult, clustered: CaseResult]> {
+export async function comparedJwtCases(ctx: BenchContext, variant: ServerProcess, labels: { plain: string; variant: string }): Promise<[plain: CaseResult, variant: CaseResult]> {
   const { client } = await seedM2m(ctx);
-  return interleaved(jwtCase('m2m (1 process, beside the cluster run)', ctx.gatehouse.url, client), jwtCase('m2m (WEB_CONCURRENCY=2)', clustered.url, client));
+  return interleaved(jwtCase(labels.plain, ctx.gatehouse.url, client), jwtCase(labels.variant, variant.url, client));
 }
 
 export async function m2mCases(ctx: BenchContext, label = ''): Promise<CaseResult[]> {

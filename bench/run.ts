@@ -9,7 +9,7 @@
 //   BENCH_CLUSTER      0 to skip the WEB_CONCURRENCY=2 run
 //   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
 //   BENCH_LOADGEN      autocannon to use it even when wrk is installed
-//   BENCH_PORT         first of four loopback ports it uses (default 55400)
+//   BENCH_PORT         first of five loopback ports it uses (default 55400)
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,7 +18,7 @@ import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
 import { createServices, type Services } from '../apps/core/services.ts';
 import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
 import { loginSection } from './login.ts';
-import { clusterCases, goals, m2mCases, startBare } from './m2m.ts';
+import { comparedJwtCases, goals, m2mCases, startBare } from './m2m.ts';
 
 export interface BenchContext {
   gatehouse: ServerProcess;
@@ -41,6 +41,7 @@ const PG_PORT = Number(process.env.BENCH_PORT ?? 55400);
 const GATEHOUSE_PORT = PG_PORT + 1;
 const BARE_PORT = PG_PORT + 2;
 const CLUSTER_PORT = PG_PORT + 3;
+const LIMITED_PORT = PG_PORT + 4;
 const root = resolve(import.meta.dirname, '..');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
@@ -105,17 +106,25 @@ try {
       await gatehouse.stop();
     }
   }
-  if (!wanted || wanted.includes('m2m')) {
-    if (process.env.BENCH_CLUSTER !== '0') {
-      // A fresh single process beside the cluster: the two take turns under the same load.
-      const single = await startGatehouse(false);
-      const clustered = await startGatehouse(false, 2, CLUSTER_PORT);
-      try {
-        results.push(...(await clusterCases({ gatehouse: single, services, runtime, rateLimit: false }, clustered)));
-      } finally {
-        memory['gatehouse, 2 workers (sum of both, for information)'] = clustered.peakRssMb();
-        await Promise.all([single.stop(), clustered.stop()]);
+  const comparisons = [
+    ...(modes.includes(true) ? [{ name: 'rate limit on', start: () => startGatehouse(true, 1, LIMITED_PORT) }] : []),
+    ...(process.env.BENCH_CLUSTER !== '0' ? [{ name: 'WEB_CONCURRENCY=2', start: () => startGatehouse(false, 2, CLUSTER_PORT) }] : []),
+  ];
+  if ((!wanted || wanted.includes('m2m')) && comparisons.length) {
+    // Ratios come from a fresh plain process and each variant running side by side, taking turns under the same load.
+    const plain = await startGatehouse(false);
+    try {
+      for (const { name, start } of comparisons) {
+        const variant = await start();
+        try {
+          results.push(...(await comparedJwtCases({ gatehouse: plain, services, runtime, rateLimit: false }, variant, { plain: `m2m (1 process, beside ${name})`, variant: `m2m (${name}, side by side)` })));
+        } finally {
+          if (name.startsWith('WEB_CONCURRENCY')) memory['gatehouse, 2 workers (sum of both, for information)'] = variant.peakRssMb();
+          await variant.stop();
+        }
       }
+    } finally {
+      await plain.stop();
     }
   }
 } finally {
@@ -127,13 +136,16 @@ try {
 const find = (name: string, section = 'm2m') => results.find((r) => r.section === section && r.name === name)?.requestsPerSecond;
 const jwt = find('client_credentials JWT');
 const bare = find('client_credentials JWT (bare oidc-provider)', 'bare');
-const clustered = find('client_credentials JWT', 'm2m (WEB_CONCURRENCY=2)');
-const besideCluster = find('client_credentials JWT', 'm2m (1 process, beside the cluster run)');
-const limited = find('client_credentials JWT', 'm2m (rate limit on)');
+/** A variant's JWT rate over the plain process's that ran beside it. */
+const sideBySide = (name: string) => {
+  const variant = find('client_credentials JWT', `m2m (${name}, side by side)`);
+  const plain = find('client_credentials JWT', `m2m (1 process, beside ${name})`);
+  return variant && plain ? +(variant / plain).toFixed(2) : undefined;
+};
 const ratios = {
-  rateLimitOnVsOff: jwt && limited ? +(limited / jwt).toFixed(2) : undefined,
+  rateLimitOnVsOff: sideBySide('rate limit on'),
   jwtVsBare: jwt && bare ? +(jwt / bare).toFixed(2) : undefined,
-  clusterSpeedup: besideCluster && clustered ? +(clustered / besideCluster).toFixed(2) : undefined,
+  clusterSpeedup: sideBySide('WEB_CONCURRENCY=2'),
 };
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -143,15 +155,15 @@ writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(repor
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs), and so do a single process and the two-worker cluster for the speedup.`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs), and each ratio below pairs a variant with a plain process running beside it, the two taking turns the same way.`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
   ...results.map((r) => `| ${r.section} | ${r.name} | ${r.requestsPerSecond} | ${r.goal ?? ''} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} |`),
   '',
   `- Gatehouse / bare oidc-provider (JWT client_credentials): ${ratios.jwtVsBare ?? 'n/a'} (goal ≥ ${goals.jwtVsBare})`,
-  `- rate limiting on / off (JWT client_credentials): ${ratios.rateLimitOnVsOff ?? 'n/a (BENCH_RATE_LIMIT=both)'} (goal ≥ 0.9)`,
-  `- WEB_CONCURRENCY=2 / 1 process (JWT client_credentials, the two interleaved): ${ratios.clusterSpeedup ?? 'n/a'} (goal ≥ ${goals.clusterSpeedup})`,
+  `- rate limiting on / off (JWT client_credentials, side by side): ${ratios.rateLimitOnVsOff ?? 'n/a (needs BENCH_RATE_LIMIT=both or on)'} (goal ≥ 0.9)`,
+  `- WEB_CONCURRENCY=2 / 1 process (JWT client_credentials, side by side): ${ratios.clusterSpeedup ?? 'n/a'} (goal ≥ ${goals.clusterSpeedup})`,
   ...Object.entries(memory).map(([k, v]) => `- peak RSS, ${k}: ${v} MB${k.includes('sum') ? '' : ` (goal < ${goals.peakRssMb})`}`),
   '',
 ].join('\n');
