@@ -70,10 +70,10 @@ export async function comparedJwtCases(ctx: BenchContext, variant: ServerProcess
   return interleaved(jwtCase(labels.plain, ctx.gatehouse.url, client), jwtCase(labels.variant, variant.url, client));
 }
 
-export async function m2mCases(ctx: BenchContext, label = ''): Promise<CaseResult[]> {
+export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
   const { client, resourceServer } = await seedM2m(ctx);
   const url = ctx.gatehouse.url;
-  const s = `m2m${label}`;
+  const s = 'm2m';
   const results: CaseResult[] = [];
   results.push(...(await jwtCases(s, url, client, ctx.bare)));
   results.push(await load(s, 'client_credentials opaque', tokenRequest(url, client.id, client.secret, OPAQUE_API), goals.opaque));

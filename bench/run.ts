@@ -108,18 +108,18 @@ try {
   }
   const comparisons = [
     ...(modes.includes(true) ? [{ name: 'rate limit on', start: () => startGatehouse(true, 1, LIMITED_PORT) }] : []),
-    ...(process.env.BENCH_CLUSTER !== '0' ? [{ name: 'WEB_CONCURRENCY=2', start: () => startGatehouse(false, 2, CLUSTER_PORT) }] : []),
+    ...(process.env.BENCH_CLUSTER !== '0' ? [{ name: 'WEB_CONCURRENCY=2', start: () => startGatehouse(false, 2, CLUSTER_PORT), memory: 'gatehouse, 2 workers (sum of both, for information)' }] : []),
   ];
   if ((!wanted || wanted.includes('m2m')) && comparisons.length) {
     // Ratios come from a fresh plain process and each variant running side by side, taking turns under the same load.
     const plain = await startGatehouse(false);
     try {
-      for (const { name, start } of comparisons) {
+      for (const { name, start, memory: memoryLabel } of comparisons) {
         const variant = await start();
         try {
           results.push(...(await comparedJwtCases({ gatehouse: plain, services, runtime, rateLimit: false }, variant, { plain: `m2m (1 process, beside ${name})`, variant: `m2m (${name}, side by side)` })));
         } finally {
-          if (name.startsWith('WEB_CONCURRENCY')) memory['gatehouse, 2 workers (sum of both, for information)'] = variant.peakRssMb();
+          if (memoryLabel) memory[memoryLabel] = variant.peakRssMb();
           await variant.stop();
         }
       }

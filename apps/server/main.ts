@@ -6,7 +6,7 @@ import { startServer } from './server.ts';
 
 /**
  * Runs one server process: configuration, database, listener, graceful shutdown. The only code of
- * the server that reads process.env (start.js loads `.env` into it first).
+ * the server that reads process.env (launch, in cluster.ts, loads `.env` into it first).
  */
 export async function main(): Promise<void> {
   const startedAt = performance.now();
