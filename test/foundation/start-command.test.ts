@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { projectRoot } from '../../apps/core/runtime.ts';
@@ -20,8 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
-function start(): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), npm_lifecycle_event: 'start' };
+function start(embeddedPgPort = pgPort): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(embeddedPgPort), npm_lifecycle_event: 'start' };
   delete env.DATABASE_URL;
   delete env.NODE_OPTIONS;
   const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/start.js')], { env, cwd: projectRoot });
@@ -65,6 +65,33 @@ describe('npm start on a fresh checkout', () => {
     expect(second.output()).not.toContain('created signing keys');
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+
+  it('stops with one line saying why when the embedded PostgreSQL cannot take its port, and starts with the same keys once it can', async () => {
+    const kids = async () => (await json(await fetch(`http://127.0.0.1:${port}/jwks`))).keys.map((k: { kid: string }) => k.kid);
+    const before = start();
+    await waitFor(reachable, before.output);
+    const kidsBefore = await kids();
+    before.child.kill('SIGTERM');
+    expect(await before.exited).toBe(0);
+
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(pgPort, '127.0.0.1', r));
+    try {
+      const blocked = start();
+      expect(await blocked.exited).toBe(1);
+      const lines = blocked.output().split('\n').filter((line) => line.startsWith('gatehouse:'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^gatehouse: cannot start: embedded PostgreSQL stopped before it was ready on port ${pgPort}: .*could not bind IPv4 address "127\\.0\\.0\\.1": Address already in use`));
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+
+    const after = start();
+    await waitFor(reachable, after.output);
+    expect(await kids()).toEqual(kidsBefore);
+    after.child.kill('SIGTERM');
+    expect(await after.exited).toBe(0);
   });
 
   it('finishes a request that is in flight when SIGTERM arrives, then exits 0', async () => {

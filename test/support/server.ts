@@ -1,20 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config, type Secrets } from '../../apps/core/config.ts';
 import { createDatabase, type Database } from '../../apps/core/database.ts';
 import { createLogger } from '../../apps/core/logger.ts';
 import { startServer, type RunningServer } from '../../apps/server/server.ts';
+import { freePort } from './ports.ts';
 
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+export { freePort };
 
 /** Secrets for one test run: random, so nothing in the repository looks like a real one. */
 export const testSecrets = (): Secrets => ({
