@@ -17,6 +17,12 @@ export interface CaseResult {
   non2xx: number;
   /** Target's requests per second, if the case has one (for the table). */
   goal?: number;
+  /**
+   * The server's CPU time (user + system, the process and its workers) per request, in ms. On a
+   * shared machine whose speed drifts from minute to minute this is steadier than req/s, and it
+   * tells a slower run from slower code.
+   */
+  serverCpuMs?: number;
 }
 
 export interface LoadOptions {
@@ -28,6 +34,8 @@ export interface LoadOptions {
   bodies?: string[];
   connections?: number;
   durationSeconds?: number;
+  /** The server under load, whose CPU per request the result reports. */
+  server?: Pick<ServerProcess, 'cpuSeconds'>;
 }
 
 export const benchDefaults = { connections: 50, durationSeconds: Number(process.env.BENCH_DURATION ?? 10) };
@@ -47,14 +55,19 @@ export async function load(section: string, name: string, options: LoadOptions, 
   const run = loadGenerator === 'wrk' ? loadWithWrk : loadWithAutocannon;
   // A short warm-up first, so every case (the bare provider's too) is measured with a warm JIT.
   await run({ ...options, durationSeconds: 2 });
-  const measured = await run(options);
-  return { section, name, target: options.url, goal, ...measured };
+  const cpuBefore = options.server?.cpuSeconds();
+  const { requests, ...measured } = await run(options);
+  const serverCpuMs = cpuBefore === undefined ? undefined : cpuMsPer(options.server!.cpuSeconds() - cpuBefore, requests);
+  return { section, name, target: options.url, goal, ...measured, serverCpuMs };
 }
+
+/** CPU seconds spread over `count` requests (or logins), in ms with three decimals. */
+export const cpuMsPer = (seconds: number, count: number) => (count ? +((seconds * 1000) / count).toFixed(3) : undefined);
 
 let bodyIndex = 0;
 const nextBody = (bodies: string[]) => bodies[bodyIndex++ % bodies.length];
 
-type Measured = Pick<CaseResult, 'requestsPerSecond' | 'p50Ms' | 'p99Ms' | 'errors' | 'non2xx'>;
+type Measured = Pick<CaseResult, 'requestsPerSecond' | 'p50Ms' | 'p99Ms' | 'errors' | 'non2xx'> & { requests: number };
 
 async function loadWithAutocannon(options: LoadOptions): Promise<Measured> {
   const result = await autocannon({
@@ -69,6 +82,7 @@ async function loadWithAutocannon(options: LoadOptions): Promise<Measured> {
   });
   return {
     requestsPerSecond: Math.round(result.requests.average),
+    requests: result.requests.total,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     errors: result.errors + result.timeouts,
@@ -105,6 +119,7 @@ async function loadWithWrk(options: LoadOptions): Promise<Measured> {
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   return {
     requestsPerSecond: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)),
+    requests: Number(/(\d+) requests in /.exec(out)?.[1] ?? 0),
     p50Ms: +ms('50').toFixed(2),
     p99Ms: +ms('99').toFixed(2),
     errors: socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
@@ -127,6 +142,21 @@ export function peakRssMb(pid: number): number {
   return Math.round(kb / 1024);
 }
 
+/** CPU seconds (user + system) that a process and its direct children have used so far. */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...childPids(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -140,6 +170,8 @@ export interface ServerProcess {
   child: ChildProcess;
   /** The pids whose memory counts (the process, or a cluster primary's workers). */
   peakRssMb(): number;
+  /** CPU seconds used so far by the same pids. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -166,6 +198,7 @@ export async function startProcess(entry: string, env: Record<string, string>, u
     url,
     child,
     peakRssMb: () => peakRssMb(child.pid!),
+    cpuSeconds: () => cpuSeconds(child.pid!),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

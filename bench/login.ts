@@ -2,7 +2,7 @@
 // from the bench process against the Gatehouse process the harness started.
 import { randomBytes } from 'node:crypto';
 import { paths } from '../apps/server/paths.ts';
-import { benchDefaults, type CaseResult } from './harness.ts';
+import { benchDefaults, cpuMsPer, type CaseResult } from './harness.ts';
 import { createLoginClient, type LoginClientOptions } from './login-client.ts';
 import type { BenchContext, BenchSection } from './run.ts';
 
@@ -98,7 +98,9 @@ export const loginSection: BenchSection = {
     const options = { baseUrl: ctx.gatehouse.url, ...seeded, concurrency: CONCURRENCY };
     // Warm-up: JIT, the connection pool and the client cache.
     await benchLogins({ ...options, durationSeconds: 2, maxLogins: 2 * CONCURRENCY });
+    const cpuBefore = ctx.gatehouse.cpuSeconds();
     const result = await benchLogins(options);
+    const serverCpuMs = cpuMsPer(ctx.gatehouse.cpuSeconds() - cpuBefore, result.logins);
     if (result.firstError) process.stderr.write(`bench login: ${result.errors} failed logins; first: ${result.firstError}\n`);
     return [{
       section: 'login',
@@ -110,6 +112,7 @@ export const loginSection: BenchSection = {
       errors: result.errors,
       non2xx: 0,
       goal: loginGoal,
+      serverCpuMs,
     }];
   },
 };

@@ -23,8 +23,9 @@ export async function seedM2m({ services }: BenchContext) {
   };
 }
 
-const tokenRequest = (url: string, id: string, secret: string, resource: string) => ({
-  url: `${url}/token`,
+const tokenRequest = (server: ServerProcess, id: string, secret: string, resource: string) => ({
+  server,
+  url: `${server.url}/token`,
   method: 'POST' as const,
   headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
   body: form({ grant_type: 'client_credentials', resource, scope: 'bench:read' }),
@@ -33,7 +34,8 @@ const tokenRequest = (url: string, id: string, secret: string, resource: string)
 /** The mean of two runs of one case (latencies too), errors added up. */
 function mean(a: CaseResult, b: CaseResult): CaseResult {
   const avg = (x: number, y: number) => Math.round(((x + y) / 2) * 100) / 100;
-  return { ...a, requestsPerSecond: Math.round((a.requestsPerSecond + b.requestsPerSecond) / 2), p50Ms: avg(a.p50Ms, b.p50Ms), p99Ms: avg(a.p99Ms, b.p99Ms), errors: a.errors + b.errors, non2xx: a.non2xx + b.non2xx };
+  const cpu = a.serverCpuMs !== undefined && b.serverCpuMs !== undefined ? +((a.serverCpuMs + b.serverCpuMs) / 2).toFixed(3) : undefined;
+  return { ...a, requestsPerSecond: Math.round((a.requestsPerSecond + b.requestsPerSecond) / 2), p50Ms: avg(a.p50Ms, b.p50Ms), p99Ms: avg(a.p99Ms, b.p99Ms), errors: a.errors + b.errors, non2xx: a.non2xx + b.non2xx, serverCpuMs: cpu };
 }
 
 /**
@@ -48,14 +50,14 @@ export async function interleaved(a: () => Promise<CaseResult>, b: () => Promise
   return [mean(a1, a2), mean(b1, b2)];
 }
 
-const jwtCase = (section: string, url: string, client: { id: string; secret: string }) => () =>
-  load(section, 'client_credentials JWT', tokenRequest(url, client.id, client.secret, JWT_API), goals.jwt);
+const jwtCase = (section: string, server: ServerProcess, client: { id: string; secret: string }) => () =>
+  load(section, 'client_credentials JWT', tokenRequest(server, client.id, client.secret, JWT_API), goals.jwt);
 
 /** Gatehouse's JWT case, and with `bare` the same load against the bare oidc-provider, interleaved. */
-async function jwtCases(s: string, url: string, client: { id: string; secret: string }, bare?: ServerProcess): Promise<CaseResult[]> {
-  const ours = jwtCase(s, url, client);
+async function jwtCases(s: string, server: ServerProcess, client: { id: string; secret: string }, bare?: ServerProcess): Promise<CaseResult[]> {
+  const ours = jwtCase(s, server, client);
   if (!bare) return [await ours()];
-  const theirs = () => load('bare', 'client_credentials JWT (bare oidc-provider)', tokenRequest(bare.url, 'bare', 'bare-secret', JWT_API));
+  const theirs = () => load('bare', 'client_credentials JWT (bare oidc-provider)', tokenRequest(bare, 'bare', 'bare-secret', JWT_API));
   const [gatehouse, bareProvider] = await interleaved(ours, theirs);
   return [gatehouse, { ...bareProvider, peakRssMb: bare.peakRssMb() } as CaseResult];
 }
@@ -67,31 +69,33 @@ async function jwtCases(s: string, url: string, client: { id: string; secret: st
  */
 export async function comparedJwtCases(ctx: BenchContext, variant: ServerProcess, labels: { plain: string; variant: string }): Promise<[plain: CaseResult, variant: CaseResult]> {
   const { client } = await seedM2m(ctx);
-  return interleaved(jwtCase(labels.plain, ctx.gatehouse.url, client), jwtCase(labels.variant, variant.url, client));
+  return interleaved(jwtCase(labels.plain, ctx.gatehouse, client), jwtCase(labels.variant, variant, client));
 }
 
 export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
   const { client, resourceServer } = await seedM2m(ctx);
-  const url = ctx.gatehouse.url;
+  const server = ctx.gatehouse;
+  const url = server.url;
   const s = 'm2m';
   const results: CaseResult[] = [];
-  results.push(...(await jwtCases(s, url, client, ctx.bare)));
-  results.push(await load(s, 'client_credentials opaque', tokenRequest(url, client.id, client.secret, OPAQUE_API), goals.opaque));
+  results.push(...(await jwtCases(s, server, client, ctx.bare)));
+  results.push(await load(s, 'client_credentials opaque', tokenRequest(server, client.id, client.secret, OPAQUE_API), goals.opaque));
 
   // Resource servers introspect many different tokens, not one over and over.
   const tokens: string[] = [];
   for (let batch = 0; batch < introspectedTokens / 50; batch++) {
-    const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, OPAQUE_API)).then((r) => r.json() as Promise<{ access_token: string }>)));
+    const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(server, client.id, client.secret, OPAQUE_API)).then((r) => r.json() as Promise<{ access_token: string }>)));
     tokens.push(...issued.map((t) => t.access_token));
   }
   results.push(await load(s, `introspection (opaque, ${introspectedTokens} tokens in turn)`, {
+    server,
     url: `${url}/token/introspection`,
     method: 'POST',
     headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
     bodies: tokens.map((token) => form({ token })),
   }, goals.introspection));
-  results.push(await load(s, 'discovery', { url: `${url}/.well-known/openid-configuration` }, goals.metadata));
-  results.push(await load(s, 'JWKS', { url: `${url}/jwks` }, goals.metadata));
+  results.push(await load(s, 'discovery', { server, url: `${url}/.well-known/openid-configuration` }, goals.metadata));
+  results.push(await load(s, 'JWKS', { server, url: `${url}/jwks` }, goals.metadata));
   return results;
 }
 
