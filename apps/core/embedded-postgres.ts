@@ -31,8 +31,9 @@ const user = 'postgres';
 
 // TCP on 127.0.0.1 only, which is where we connect: with the default `localhost`, a port that
 // another program holds on 127.0.0.1 but not on ::1 would leave PostgreSQL listening on ::1 alone
-// and our client talking to that program. No Unix socket: its lock file in /tmp outlives a
-// killed server and can refuse the next one on the same port.
+// and our client talking to that program. No Unix socket: nothing of ours uses it, and its lock
+// file in /tmp outlives a killed server and refuses the next one on that port once the dead
+// server's pid belongs to another process.
 const listenFlags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
 
 /** The last lines PostgreSQL wrote, to say why it stopped before it was ready. */
