@@ -19,8 +19,8 @@ export interface CaseResult {
   goal?: number;
   /**
    * The server's CPU time (user + system, the process and its workers) per request, in ms. On a
-   * shared machine whose speed drifts from minute to minute this is steadier than req/s, and it
-   * tells a slower run from slower code.
+   * shared machine whose speed drifts from minute to minute this moves less than req/s, so it is
+   * the better number to compare two commits by.
    */
   serverCpuMs?: number;
 }
@@ -129,9 +129,8 @@ async function loadWithWrk(options: LoadOptions): Promise<Measured> {
 
 /** Peak resident memory (VmHWM) of a process and its direct children, in MB. */
 export function peakRssMb(pid: number): number {
-  const pids = [pid, ...childPids(pid)];
   let kb = 0;
-  for (const p of pids) {
+  for (const p of processTree(pid)) {
     try {
       const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       kb += match ? Number(match[1]) : 0;
@@ -145,7 +144,7 @@ export function peakRssMb(pid: number): number {
 /** CPU seconds (user + system) that a process and its direct children have used so far. */
 export function cpuSeconds(pid: number): number {
   let ticks = 0;
-  for (const p of [pid, ...childPids(pid)]) {
+  for (const p of processTree(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -157,11 +156,12 @@ export function cpuSeconds(pid: number): number {
   return ticks / 100; // USER_HZ
 }
 
-function childPids(pid: number): number[] {
+/** A process and its direct children (a cluster primary's workers). */
+function processTree(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return [pid, ...readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)];
   } catch {
-    return [];
+    return [pid];
   }
 }
 

