@@ -7,6 +7,7 @@ import { clientIp } from './middleware/client-ip.ts';
 import { errorHandler, notFoundJson } from './middleware/errors.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
+import type { EdgeAnswer } from './metadata-edge.ts';
 import { metricsRoute, type Metrics } from './metrics.ts';
 import { isProviderPath, paths } from './paths.ts';
 import type { ProviderHost } from './provider-host.ts';
@@ -62,14 +63,17 @@ export function createApp({ db, log, edge, trustedProxies, metrics, serveMetrics
   return app;
 }
 
-/** Sends oidc-provider's paths to the current provider and everything else to our app. */
-export function dispatch(host: ProviderHost, app: Koa): RequestListener {
+/**
+ * Sends oidc-provider's paths to the current provider and everything else to our app; a
+ * provider path that `answerAtEdge` can answer from memory (metadata-edge.ts) goes neither way.
+ */
+export function dispatch(host: ProviderHost, app: Koa, answerAtEdge: EdgeAnswer = () => false): RequestListener {
   const ours = app.callback();
   return function dispatchRequest(req, res) {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
-    if (isProviderPath(path)) void host.handle(req, res);
-    else void ours(req, res);
+    if (!isProviderPath(path)) void ours(req, res);
+    else if (!answerAtEdge(req, res, path)) void host.handle(req, res);
   };
 }

@@ -13,7 +13,10 @@ import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.t
 import { createRateLimits } from './middleware/rate-limit.ts';
 import { createApp, dispatch, edgeMiddleware } from './app.ts';
 import { createClientLookup } from './client-adapter.ts';
-import { answerDatabaseOutagesWith503, cacheMetadata } from './middleware/provider-extras.ts';
+import { answerDatabaseOutagesWith503, createMetadataCache, type MetadataCache } from './middleware/provider-extras.ts';
+import { createMetadataEdge } from './metadata-edge.ts';
+import { createProxyMatcher } from './middleware/client-ip.ts';
+import { securityHeaderValues } from './middleware/security-headers.ts';
 import { sweepExpired } from './prisma-adapter.ts';
 import { createProvider } from './provider.ts';
 import { createProviderHost } from './provider-host.ts';
@@ -83,6 +86,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const edge = edgeMiddleware(edgeDeps);
   const providerEdge = edgeMiddleware({ ...edgeDeps, pageHeaders: providerPageHeaders });
 
+  const metadataOf = new WeakMap<object, MetadataCache>();
   const host = await createProviderHost({
     keys,
     refreshIntervalSeconds: config.keys.refreshInterval,
@@ -92,7 +96,9 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
       for (const step of providerEdge) provider.use(step);
       provider.use(allowProviderFormTargets);
       provider.use(answerDatabaseOutagesWith503(provider));
-      provider.use(cacheMetadata(config.keys.jwksMaxAge));
+      const metadata = createMetadataCache(config.keys.jwksMaxAge);
+      metadataOf.set(provider, metadata);
+      provider.use(metadata.middleware);
       provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));
       recordProviderEvents(provider, { audit, metrics });
       return provider;
@@ -102,7 +108,15 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const interactions = createInteractionRouter({ host, views, csrf, log, users });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
   const app = createApp({ db, log, edge, trustedProxies: config.trustedProxies, metrics, serveMetrics: !metricsServer, routers: [createStaticRouter(), interactions] });
-  const server = createServer(dispatch(host, app));
+  const metadataEdge = createMetadataEdge({
+    cache: () => metadataOf.get(host.provider),
+    headers: securityHeaderValues({ https: edgeDeps.https, page: providerPageHeaders }),
+    isTrustedProxy: createProxyMatcher(config.trustedProxies),
+    rateLimits,
+    log,
+    observer: metrics,
+  });
+  const server = createServer(dispatch(host, app, metadataEdge));
   server.on('clientError', answerMalformedRequest);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

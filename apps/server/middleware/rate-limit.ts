@@ -12,6 +12,11 @@ export interface Decision {
 
 export interface SharedLimiter {
   consume(key: string): Decision | Promise<Decision>;
+  /**
+   * Counts and allows a request when that is decided in memory (a busy key under its limit);
+   * otherwise counts nothing and answers false, and the request goes to `consume`.
+   */
+  consumeAtOnce(key: string): boolean;
   /** Stops syncing after writing what is pending. */
   close(): Promise<void>;
 }
@@ -116,14 +121,21 @@ export function createSharedLimiter(options: {
   };
   const timer = setInterval(flush, syncMs).unref();
 
+  const isHot = (s: KeyState, now: number) => !s.ready && s.windowEnd > now && now - s.syncedAt < syncMs;
+
   return {
+    consumeAtOnce(key) {
+      const now = Date.now();
+      const s = states.get(key);
+      return !!s && isHot(s, now) && countLocally(s, now).allowed;
+    },
     consume(key) {
       const now = Date.now();
       let s = states.get(key);
       if (s?.ready) return s.ready.then(() => countLocally(s!, Date.now()));
       if (s && s.windowEnd > now) {
         // Hot keys (synced within the last interval) and keys already over the limit need no I/O.
-        if (now - s.syncedAt < syncMs || s.known + s.pending >= points) return countLocally(s, now);
+        if (isHot(s, now) || s.known + s.pending >= points) return countLocally(s, now);
       } else {
         s = { key, windowEnd: now + windowSeconds * 1000, known: 0, pending: 0, syncedAt: 0 };
         states.set(key, s);
@@ -224,6 +236,12 @@ function respondRateLimited(ctx: Context, retryAfterSeconds: number) {
 
 export interface RateLimits {
   middleware: (ctx: Context, next: Next) => Promise<void>;
+  /**
+   * For a request only the per-IP limit applies to (a GET of a public document): true when it
+   * is counted and allowed in memory. False sends it through `middleware`, which waits for the
+   * shared counter or answers 429.
+   */
+  admitsAtOnce(ip: string): boolean;
   close(): Promise<void>;
 }
 
@@ -267,6 +285,7 @@ export function createRateLimits(options: {
       }
       await next();
     },
+    admitsAtOnce: (ip) => limiters.ip.consumeAtOnce(boundedKey(ip)),
     async close() {
       await Promise.all(Object.values(limiters).map((limiter) => limiter.close()));
     },

@@ -19,22 +19,43 @@ function routeOf(ctx: Context): string {
   return isProviderPath(ctx.path) ? ctx.path : 'unmatched';
 }
 
+/** A sane incoming X-Request-Id is kept, so a trace crosses the proxy; anything else is replaced. */
+export const requestIdFrom = (incoming: string | undefined) => (incoming && saneRequestId.test(incoming) ? incoming : randomUUID());
+
 export interface RequestObserver {
   observeRequest(labels: { method: string; route: string; status: number }, seconds: number): void;
 }
 
+export interface RequestRecord {
+  method: string;
+  route: string;
+  path: string;
+  status: number;
+  seconds: number;
+  clientId?: string;
+  ip?: string;
+}
+
 /**
- * Gives each request an id (a sane incoming X-Request-Id is kept, so a trace crosses the proxy),
- * echoes it in the response, opens the request scope every log line and audit event reads,
- * and writes one line per request. The line has the path without its query string: queries
- * and bodies carry codes and tokens, and never reach the log.
+ * A request's metrics sample and its log line. The line has the path without its query string:
+ * queries and bodies carry codes and tokens, and never reach the log. Call it inside the
+ * request's scope, whose id the logger adds.
+ */
+export function recordRequest(log: Logger, observer: RequestObserver | undefined, { method, route, path, status, seconds, clientId, ip }: RequestRecord) {
+  observer?.observeRequest({ method, route, status }, seconds);
+  // Built only when written: with LOG_LEVEL above info, the line costs nothing.
+  if (log.isLevelEnabled('info')) log.info({ method, route, path, status, durationMs: Math.round(seconds * 10_000) / 10, client_id: clientId, ip }, 'request');
+}
+
+/**
+ * Gives each request an id (requestIdFrom), echoes it in the response, opens the request scope every log line and audit event reads,
+ * and records the request when it is answered (recordRequest).
  */
 export function requestLog(log: Logger, observer?: RequestObserver) {
   return async function logRequest(ctx: Context, next: Next) {
     const started = performance.now();
-    const incoming = ctx.get('x-request-id');
     const scope: RequestScope = {
-      requestId: saneRequestId.test(incoming) ? incoming : randomUUID(),
+      requestId: requestIdFrom(ctx.get('x-request-id')),
       path: ctx.path,
       userAgent: ctx.get('user-agent').slice(0, 512) || undefined,
     };
@@ -45,14 +66,15 @@ export function requestLog(log: Logger, observer?: RequestObserver) {
       try {
         await next();
       } finally {
-        const seconds = (performance.now() - started) / 1000;
-        const route = routeOf(ctx);
-        observer?.observeRequest({ method: ctx.method, route, status: ctx.status }, seconds);
-        // Built only when written: with LOG_LEVEL above info, the line costs nothing.
-        if (log.isLevelEnabled('info')) log.info(
-          { method: ctx.method, route, path: ctx.path, status: ctx.status, durationMs: Math.round(seconds * 10_000) / 10, client_id: scope.clientId ?? ctx.state.claimedClientId, ip: scope.ip },
-          'request',
-        );
+        recordRequest(log, observer, {
+          method: ctx.method,
+          route: routeOf(ctx),
+          path: ctx.path,
+          status: ctx.status,
+          seconds: (performance.now() - started) / 1000,
+          clientId: scope.clientId ?? ctx.state.claimedClientId,
+          ip: scope.ip,
+        });
       }
     });
   };
