@@ -32,8 +32,10 @@ const single = (value: string | string[] | undefined) => (typeof value === 'stri
  */
 export function createMetadataEdge({ cache, headers, isTrustedProxy, rateLimits, log, observer }: MetadataEdgeDeps): EdgeAnswer {
   return function answerMetadataAtEdge(req, res, path) {
+    const { method } = req;
+    // Every protocol request passes here: the ones that cannot be answered leave at once.
+    if (method !== 'GET' && method !== 'HEAD') return false;
     const started = performance.now();
-    const method = req.method ?? 'GET';
     const answer = cache()?.answer(method, path, single(req.headers['if-none-match']));
     if (!answer) return false;
     const ip = resolveClientIp(req.socket.remoteAddress ?? '', single(req.headers['x-forwarded-for']), isTrustedProxy);
