@@ -13,7 +13,7 @@ import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.t
 import { createRateLimits } from './middleware/rate-limit.ts';
 import { createApp, dispatch, edgeMiddleware } from './app.ts';
 import { createClientLookup } from './client-adapter.ts';
-import { answerDatabaseOutagesWith503, createMetadataCache, type MetadataCache } from './middleware/provider-extras.ts';
+import { answerDatabaseOutagesWith503, answerUnauthorizedClientPerRfc6749, createMetadataCache, type MetadataCache } from './middleware/provider-extras.ts';
 import { createMetadataEdge } from './metadata-edge.ts';
 import { createProxyMatcher } from './middleware/client-ip.ts';
 import { securityHeaderValues } from './middleware/security-headers.ts';
@@ -96,6 +96,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
       for (const step of providerEdge) provider.use(step);
       provider.use(allowProviderFormTargets);
       provider.use(answerDatabaseOutagesWith503(provider));
+      answerUnauthorizedClientPerRfc6749(provider);
       const metadata = createMetadataCache(config.keys.jwksMaxAge);
       metadataOf.set(provider, metadata);
       provider.use(metadata.middleware);

@@ -175,7 +175,7 @@ describe('clients from the database', () => {
 
     const refused = await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, clientSecret!) });
     expect(refused.status).toBe(400);
-    expect(await json(refused)).toMatchObject({ error_description: 'requested grant type is not allowed for this client' });
+    expect(await json(refused)).toMatchObject({ error: 'unauthorized_client', error_description: 'requested grant type is not allowed for this client' });
   });
 });
 

@@ -110,6 +110,14 @@ describe('POST /token with malformed or conflicting parameters', () => {
     expectError(await post('/token', 'grant_type=client%ZZcredentials'), 400, 'unsupported_grant_type');
   });
 
+  it.each([
+    ['refresh_token', 'grant_type=refresh_token&refresh_token=some-token'],
+    ['authorization_code', 'grant_type=authorization_code&code=some-code&redirect_uri=https%3A%2F%2Frp.example.test%2Fcb'],
+    ['token exchange', 'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=x&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token'],
+  ])('answers a %s grant the client is not allowed with 400 unauthorized_client (RFC 6749 §5.2)', async (_grant, form) => {
+    expectError(await post('/token', form), 400, 'unauthorized_client');
+  });
+
   it('answers two different resources with 400 invalid_target', async () => {
     expectError(await post('/token', `grant_type=client_credentials&resource=${encodeURIComponent(ORDERS)}&resource=${encodeURIComponent(BILLING)}`), 400, 'invalid_target');
   });

@@ -90,3 +90,17 @@ export function answerDatabaseOutagesWith503(provider: Provider) {
     }
   };
 }
+
+/**
+ * RFC 6749 §5.2: an authenticated client that uses a grant type it is not allowed gets
+ * `unauthorized_client`. oidc-provider 9 answers `invalid_request` (lib/actions/token.js); its
+ * error handler has already rendered the JSON when it emits `grant.error`, so the answer is
+ * corrected there, and nothing is added to the path of a successful request.
+ */
+export function answerUnauthorizedClientPerRfc6749(provider: Provider) {
+  provider.on('grant.error', (ctx: Context, error: { error?: string; error_description?: string }) => {
+    if (error.error !== 'invalid_request' || error.error_description !== 'requested grant type is not allowed for this client') return;
+    const body = ctx.body as { error?: string } | undefined;
+    if (body?.error === 'invalid_request') ctx.body = { ...body, error: 'unauthorized_client' };
+  });
+}
