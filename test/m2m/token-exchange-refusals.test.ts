@@ -38,10 +38,10 @@ describe('POST /token token-exchange: who may exchange towards what', () => {
     expect(await exchange({ audience: BILLING })).toMatchObject(refusal(400, 'invalid_target'));
   });
 
-  it('answers a client not registered for the grant type with oidc-provider\'s invalid_request', async () => {
+  it('answers a client not registered for the grant type with unauthorized_client (RFC 6749 §5.2)', async () => {
     const plain = await f.serviceClient({ resources: [{ identifier: GATEWAY }] });
     await f.services.apis.allowExchange({ clientId: plain.clientId, identifier: ORDERS });
-    expect(await exchange({}, plain)).toMatchObject(refusal(400, 'invalid_request'));
+    expect(await exchange({}, plain)).toMatchObject(refusal(400, 'unauthorized_client'));
   });
 
   it('answers a scope beyond the exchange policy with invalid_scope', async () => {
