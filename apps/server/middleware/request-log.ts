@@ -48,8 +48,8 @@ export function recordRequest(log: Logger, observer: RequestObserver | undefined
 }
 
 /**
- * Gives each request an id (requestIdFrom), echoes it in the response, opens the request scope every log line and audit event reads,
- * and records the request when it is answered (recordRequest).
+ * Gives each request an id (requestIdFrom), echoes it in the response, opens the request scope
+ * every log line and audit event reads, and records the request once answered (recordRequest).
  */
 export function requestLog(log: Logger, observer?: RequestObserver) {
   return async function logRequest(ctx: Context, next: Next) {
