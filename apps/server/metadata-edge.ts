@@ -1,20 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../core/logger.ts';
 import { requestScope } from '../core/request-context.ts';
-import { resolveClientIp } from './middleware/client-ip.ts';
+import type { EdgeDeps } from './app.ts';
+import { createProxyMatcher, resolveClientIp } from './middleware/client-ip.ts';
 import type { MetadataCache } from './middleware/provider-extras.ts';
 import type { RateLimits } from './middleware/rate-limit.ts';
-import { recordRequest, requestIdFrom, type RequestObserver } from './middleware/request-log.ts';
+import { recordRequest, requestIdFrom } from './middleware/request-log.ts';
+import { securityHeaderValues } from './middleware/security-headers.ts';
 
-export interface MetadataEdgeDeps {
+/** The same settings the Koa edge steps are built from (app.ts), plus what this path reads. */
+export interface MetadataEdgeDeps extends Pick<EdgeDeps, 'log' | 'trustedProxies' | 'https' | 'metrics' | 'pageHeaders'> {
   /** The metadata cache of the provider serving now (each provider build has its own). */
   cache: () => MetadataCache | undefined;
-  /** What the provider's edge sets on every response (security-headers.ts). */
-  headers: Record<string, string>;
-  isTrustedProxy: (ip: string) => boolean;
   rateLimits?: Pick<RateLimits, 'admitsAtOnce'>;
-  log: Logger;
-  observer?: RequestObserver;
 }
 
 /** Answers the request and returns true, or returns false and leaves it to Koa. */
@@ -30,7 +27,9 @@ const single = (value: string | string[] | undefined) => (typeof value === 'stri
  * memory (a document not rendered yet, a limit that must ask the shared counter or refuses)
  * takes the full path, which answers it the same way.
  */
-export function createMetadataEdge({ cache, headers, isTrustedProxy, rateLimits, log, observer }: MetadataEdgeDeps): EdgeAnswer {
+export function createMetadataEdge({ cache, rateLimits, log, trustedProxies, https = false, metrics, pageHeaders }: MetadataEdgeDeps): EdgeAnswer {
+  const headers = securityHeaderValues({ https, page: pageHeaders });
+  const isTrustedProxy = createProxyMatcher(trustedProxies);
   return function answerMetadataAtEdge(req, res, path) {
     const { method } = req;
     // Every protocol request passes here: the ones that cannot be answered leave at once.
@@ -44,7 +43,7 @@ export function createMetadataEdge({ cache, headers, isTrustedProxy, rateLimits,
     res.writeHead(answer.status, { 'X-Request-Id': requestId, ...headers, ...answer.headers });
     res.end(answer.body);
     const seconds = (performance.now() - started) / 1000;
-    requestScope.run({ requestId, path, ip }, () => recordRequest(log, observer, { method, route: path, path, status: answer.status, seconds, ip }));
+    requestScope.run({ requestId, path, ip }, () => recordRequest(log, metrics, { method, route: path, path, status: answer.status, seconds, ip }));
     return true;
   };
 }

@@ -15,9 +15,8 @@ import { createApp, dispatch, edgeMiddleware } from './app.ts';
 import { createClientLookup } from './client-adapter.ts';
 import { answerDatabaseOutagesWith503, answerUnauthorizedClientPerRfc6749, createMetadataCache, type MetadataCache } from './middleware/provider-extras.ts';
 import { createMetadataEdge } from './metadata-edge.ts';
-import { createProxyMatcher } from './middleware/client-ip.ts';
-import { securityHeaderValues } from './middleware/security-headers.ts';
 import { sweepExpired } from './prisma-adapter.ts';
+import type Provider from 'oidc-provider';
 import { createProvider } from './provider.ts';
 import { createProviderHost } from './provider-host.ts';
 import { createCsrf } from './interactions/csrf.ts';
@@ -84,9 +83,10 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     : undefined;
   const edgeDeps = { log, trustedProxies: config.trustedProxies, https: config.issuer.startsWith('https:'), metrics, rateLimit: rateLimits?.middleware };
   const edge = edgeMiddleware(edgeDeps);
-  const providerEdge = edgeMiddleware({ ...edgeDeps, pageHeaders: providerPageHeaders });
+  const providerEdgeDeps = { ...edgeDeps, pageHeaders: providerPageHeaders };
+  const providerEdge = edgeMiddleware(providerEdgeDeps);
 
-  const metadataOf = new WeakMap<object, MetadataCache>();
+  const metadataOf = new WeakMap<Provider, MetadataCache>();
   const host = await createProviderHost({
     keys,
     refreshIntervalSeconds: config.keys.refreshInterval,
@@ -109,14 +109,8 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const interactions = createInteractionRouter({ host, views, csrf, log, users });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
   const app = createApp({ db, log, edge, trustedProxies: config.trustedProxies, metrics, serveMetrics: !metricsServer, routers: [createStaticRouter(), interactions] });
-  const metadataEdge = createMetadataEdge({
-    cache: () => metadataOf.get(host.provider),
-    headers: securityHeaderValues({ https: edgeDeps.https, page: providerPageHeaders }),
-    isTrustedProxy: createProxyMatcher(config.trustedProxies),
-    rateLimits,
-    log,
-    observer: metrics,
-  });
+  // The provider's edge steps, for discovery and JWKS answered from memory.
+  const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
   const server = createServer(dispatch(host, app, metadataEdge));
   server.on('clientError', answerMalformedRequest);
   server.keepAliveTimeout = 65_000;
