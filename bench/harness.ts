@@ -175,12 +175,16 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `node [nodeArgs] <entry>` with env, and waits until `readyPath` answers. */
-export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string, nodeArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts `node [nodeArgs] <entry>` with env, and waits until `readyPath` answers. `wrapper` runs
+ * node under another program (valgrind, for bench/instructions.ts), which may need longer to be ready.
+ */
+export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string, nodeArgs: string[] = [], { wrapper = [], readyTimeoutMs = 30_000 }: { wrapper?: string[]; readyTimeoutMs?: number } = {}): Promise<ServerProcess> {
+  const [command, ...args] = [...wrapper, process.execPath, ...nodeArgs, entry];
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}: ${stderr}`);
     try {

