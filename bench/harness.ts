@@ -175,11 +175,17 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** A program node runs under (its command and arguments). */
+  wrapper?: string[];
+  readyTimeoutMs?: number;
+}
+
 /**
  * Starts `node [nodeArgs] <entry>` with env, and waits until `readyPath` answers. `wrapper` runs
  * node under another program (valgrind, for bench/instructions.ts), which may need longer to be ready.
  */
-export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string, nodeArgs: string[] = [], { wrapper = [], readyTimeoutMs = 30_000 }: { wrapper?: string[]; readyTimeoutMs?: number } = {}): Promise<ServerProcess> {
+export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string, nodeArgs: string[] = [], { wrapper = [], readyTimeoutMs = 30_000 }: StartOptions = {}): Promise<ServerProcess> {
   const [command, ...args] = [...wrapper, process.execPath, ...nodeArgs, entry];
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -1,6 +1,6 @@
 // Machine-to-machine load: client_credentials (JWT and opaque), introspection, discovery and JWKS
 // against Gatehouse, and the same client_credentials load against a bare oidc-provider.
-import { basicAuth, form, load, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
+import { basicAuth, form, load, startProcess, type CaseResult, type ServerProcess, type StartOptions } from './harness.ts';
 import type { BenchContext } from './run.ts';
 
 export const JWT_API = 'https://bench-jwt.example.test';
@@ -103,7 +103,7 @@ export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
  * Node flags and environment as Gatehouse (`npm start`'s), so that the ratio compares code, not
  * runtime tuning: the memory-bounding flags cost either server about a fifth of its JWT rate.
  */
-export function startBare(port: number, runtime: { env: Record<string, string>; nodeArgs: string[] }, options?: Parameters<typeof startProcess>[5]): Promise<ServerProcess> {
+export function startBare(port: number, runtime: { env: Record<string, string>; nodeArgs: string[] }, options?: StartOptions): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${port}`;
   return startProcess(new URL('./bare-provider.ts', import.meta.url).pathname, { ...runtime.env, PORT: String(port), AUDIENCE: JWT_API }, url, '/.well-known/openid-configuration', runtime.nodeArgs, options);
 }
