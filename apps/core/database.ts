@@ -23,6 +23,13 @@ export interface Sql {
   execute(text: string, args: unknown[]): Promise<number>;
 }
 
+/**
+ * DataLoader options for statements merged across concurrent requests: what the requests of one
+ * event-loop turn ask for goes to PostgreSQL as one statement on the next turn. No cache: each
+ * caller is answered from its own read, never from an earlier request's.
+ */
+export const mergedPerTurn = { cache: false, maxBatchSize: 500, batchScheduleFn: (run: () => void) => setImmediate(run) } as const;
+
 const pools = new WeakMap<Database, pg.Pool>();
 const sqls = new WeakMap<Database, Sql>();
 

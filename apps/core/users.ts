@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AuditLog, RequestContext } from './audit.ts';
-import { sqlOf, type Database } from './database.ts';
+import DataLoader from 'dataloader';
+import { mergedPerTurn, sqlOf, type Database } from './database.ts';
 import { createLockout, type Lockout } from './lockout.ts';
 import { AppError, notFound } from './errors.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -80,9 +81,7 @@ type UserRow = Omit<User, 'address' | 'lastFailedLoginAt' | 'lockedUntil' | 'cre
   updatedAt: string;
 };
 
-async function readUser(db: Database, where: 'id' | 'email', value: string): Promise<User | null> {
-  const [row] = await sqlOf(db).rows<UserRow>(`SELECT ${userColumns} FROM users WHERE ${where} = $1`, [value]);
-  if (!row) return null;
+const userFromRow = (row: UserRow): User => {
   const date = (iso: string | null) => (iso === null ? null : new Date(iso));
   return {
     ...row,
@@ -92,6 +91,27 @@ async function readUser(db: Database, where: 'id' | 'email', value: string): Pro
     createdAt: new Date(row.createdAt),
     updatedAt: new Date(row.updatedAt),
   };
+};
+
+async function readUserByEmail(db: Database, email: string): Promise<User | null> {
+  const [row] = await sqlOf(db).rows<UserRow>(`SELECT ${userColumns} FROM users WHERE email = $1`, [email]);
+  return row ? userFromRow(row) : null;
+}
+
+/**
+ * Reads by id, which findAccount makes on most requests of a login and on every token and
+ * UserInfo request, merged across concurrent requests (database.ts `mergedPerTurn`). Each caller
+ * gets an object of its own, read after it asked.
+ */
+function createUserReader(db: Database) {
+  const loader = new DataLoader<string, User | null>(async (ids) => {
+    const rows = await sqlOf(db).rows<UserRow>(`SELECT ${userColumns} FROM users WHERE id = ANY($1::uuid[])`, [[...new Set(ids)]]);
+    return ids.map((id) => {
+      const row = rows.find((r) => r.id === id.toLowerCase());
+      return row ? userFromRow(row) : null;
+    });
+  }, mergedPerTurn);
+  return (id: string) => loader.load(id);
 }
 
 const uuidSchema = z.uuid();
@@ -101,6 +121,7 @@ export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 export function createUserService({ db, passwords, audit, lockout = createLockout({ db }) }: { db: Database; passwords: PasswordHasher; audit?: AuditLog; lockout?: Lockout }) {
   const record: AuditLog['record'] = (event) => audit?.record(event) ?? Promise.resolve();
+  const readUser = createUserReader(db);
   return {
     async create(input: CreateUserBody): Promise<User> {
       const { password, ...profile } = parseInput(createUserBodySchema, input, 'user');
@@ -117,9 +138,9 @@ export function createUserService({ db, passwords, audit, lockout = createLockou
       }
     },
 
-    find: async (id: string) => (isUuid(id) ? readUser(db, 'id', id) : null),
+    find: async (id: string) => (isUuid(id) ? readUser(id) : null),
 
-    findByEmail: (email: string) => readUser(db, 'email', normalizeEmail(email)),
+    findByEmail: (email: string) => readUserByEmail(db, normalizeEmail(email)),
 
     list: () => db.user.findMany({ orderBy: { createdAt: 'asc' } }),
 
@@ -150,7 +171,7 @@ export function createUserService({ db, passwords, audit, lockout = createLockou
      * password is refused, with the same answer and after the same argon2 work.
      */
     async verifyPassword(email: string, password: string, context: RequestContext = {}): Promise<User | undefined> {
-      const user = await readUser(db, 'email', normalizeEmail(email));
+      const user = await readUserByEmail(db, normalizeEmail(email));
       const ok = await passwords.verify(user?.passwordHash, password);
       const seen = { ip: context.ip, userAgent: context.userAgent, clientId: context.clientId };
       if (!user || user.disabled) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { sqlOf, type Database, type Sql } from '../core/database.ts';
+import { mergedPerTurn, sqlOf, type Database, type Sql } from '../core/database.ts';
 import { requestScope } from '../core/request-context.ts';
 
 /**
@@ -22,7 +22,8 @@ interface Row {
   expires_at: string | null;
 }
 
-const selectRow = 'SELECT model, id, payload, consumed_at, expires_at FROM oidc_payloads';
+const rowColumns = 'model, id, payload, consumed_at, expires_at';
+const selectRow = `SELECT ${rowColumns} FROM oidc_payloads`;
 
 interface Write {
   model: string;
@@ -36,19 +37,22 @@ interface Write {
 }
 
 /**
- * Reads by id and upserts, the statements nearly every protocol request makes, are merged across
- * concurrent requests: whatever the requests of one event-loop turn ask for goes to PostgreSQL as
- * one statement (and an upsert batch as one commit). Under load that is one round trip, one plan
- * execution and one WAL flush for many requests instead of one each; alone, a request waits one
- * turn. Each caller still gets its own answer, after its own row is read or committed.
+ * Reads by id or uid, upserts and deletes, the statements nearly every protocol request makes,
+ * are merged across concurrent requests: whatever the requests of one event-loop turn ask for
+ * goes to PostgreSQL as one statement (database.ts `mergedPerTurn`), and a batch of writes as one
+ * commit. Under load that is one round trip, one plan execution and one WAL flush for many
+ * requests instead of one each; alone, a request waits one turn. Each caller still gets its own
+ * answer, after its own row is read or committed.
  */
 interface Batches {
   read: DataLoader<{ models: string[]; id: string }, Row[]>;
+  readByUid: DataLoader<{ model: string; uid: string }, Row[]>;
   upsert: DataLoader<Write, void>;
+  destroy: DataLoader<{ model: string; id: string }, void>;
 }
 
 const batchesOf = new WeakMap<Sql, Batches>();
-const nextTurn = { cache: false, maxBatchSize: 500, batchScheduleFn: (run: () => void) => setImmediate(run) } as const;
+const distinct = <T>(values: T[]) => [...new Set(values)];
 
 function batches(sql: Sql): Batches {
   let found = batchesOf.get(sql);
@@ -56,11 +60,14 @@ function batches(sql: Sql): Batches {
   const read = new DataLoader<{ models: string[]; id: string }, Row[]>(async (keys) => {
     // Every (model, id) pair asked for is among the cross product of the two lists; the index
     // on (model, id) answers it, and rows nobody asked for are dropped below.
-    const models = [...new Set(keys.flatMap((k) => k.models))];
-    const ids = [...new Set(keys.map((k) => k.id))];
-    const rows = await sql.rows<Row>(`${selectRow} WHERE model = ANY($1) AND id = ANY($2)`, [models, ids]);
+    const rows = await sql.rows<Row>(`${selectRow} WHERE model = ANY($1) AND id = ANY($2)`, [distinct(keys.flatMap((k) => k.models)), distinct(keys.map((k) => k.id))]);
     return keys.map(({ models: wanted, id }) => rows.filter((row) => row.id === id && wanted.includes(row.model)));
-  }, nextTurn);
+  }, mergedPerTurn);
+  const readByUid = new DataLoader<{ model: string; uid: string }, Row[]>(async (keys) => {
+    // The same cross product, on the (model, uid) index; a uid names one row of its model.
+    const rows = await sql.rows<Row & { uid: string }>(`SELECT ${rowColumns}, uid FROM oidc_payloads WHERE model = ANY($1) AND uid = ANY($2)`, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.uid))]);
+    return keys.map(({ model, uid }) => rows.filter((row) => row.uid === uid && row.model === model).slice(0, 1));
+  }, mergedPerTurn);
   const upsert = new DataLoader<Write, void>(async (writes) => {
     // ON CONFLICT may touch a row once per statement: of two writes to one row, the later wins.
     const rows = [...new Map(writes.map((w) => [`${w.model}\u0000${w.id}`, w])).values()];
@@ -74,8 +81,12 @@ function batches(sql: Sql): Batches {
       [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)],
     );
     return writes.map(() => undefined);
-  }, nextTurn);
-  batchesOf.set(sql, (found = { read, upsert }));
+  }, mergedPerTurn);
+  const destroy = new DataLoader<{ model: string; id: string }, void>(async (keys) => {
+    await sql.execute('DELETE FROM oidc_payloads WHERE (model, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [keys.map((k) => k.model), keys.map((k) => k.id)]);
+    return keys.map(() => undefined);
+  }, mergedPerTurn);
+  batchesOf.set(sql, (found = { read, readByUid, upsert, destroy }));
   return found;
 }
 
@@ -153,7 +164,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     },
 
     async findByUid(uid) {
-      return live(await sql.rows<Row>(`${selectRow} WHERE model = $1 AND uid = $2 LIMIT 1`, [model, uid]), undefined);
+      return live(await batches(sql).readByUid.load({ model, uid }), undefined);
     },
 
     async consume(id) {
@@ -175,7 +186,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
     async destroy(id) {
       const key = digest(id);
       if (bearer) forgetBearer(key);
-      await sql.execute('DELETE FROM oidc_payloads WHERE model = $1 AND id = $2', [model, key]);
+      await batches(sql).destroy.load({ model, id: key });
     },
 
     async revokeByGrantId(grantId) {

@@ -164,6 +164,39 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
       expect(await t.db.oidcPayload.count({ where: { model: 'Session', id: digest('same-row') } })).toBe(1);
     });
 
+    it('finds concurrent requests\' sessions by uid with one statement, each its own, and nothing for an unknown uid or another model\'s', async () => {
+      const sessions = createPrismaAdapter(t.db, 'Session');
+      const interactions = createPrismaAdapter(t.db, 'Interaction');
+      const uids = Array.from({ length: 10 }, (_, i) => `uid-turn-${i}`);
+      for (const uid of uids) await sessions.upsert(`session-of-${uid}`, { jti: `session-of-${uid}`, uid, accountId: `acc-${uid}`, kind: 'Session' }, 60);
+      await interactions.upsert('interaction-with-uid', { jti: 'interaction-with-uid', uid: 'interaction-uid', kind: 'Interaction' }, 60);
+
+      let found: unknown[] = [];
+      const read = await statementsDuring(async () => {
+        found = await Promise.all([...uids, 'unknown-uid', 'interaction-uid'].map((uid) => sessions.findByUid(uid)));
+      });
+      expect(read).toBe(1);
+      expect(found).toEqual([...uids.map((uid) => expect.objectContaining({ uid, accountId: `acc-${uid}` })), undefined, undefined]);
+    });
+
+    it('deletes rows that concurrent requests destroy, of two models, with one statement, and only those', async () => {
+      const sessions = createPrismaAdapter(t.db, 'Session');
+      const interactions = createPrismaAdapter(t.db, 'Interaction');
+      for (const id of ['gone-1', 'gone-2', 'kept']) {
+        await sessions.upsert(id, { jti: id, kind: 'Session' }, 60);
+        await interactions.upsert(id, { jti: id, kind: 'Interaction' }, 60);
+      }
+      const deleted = await statementsDuring(() => Promise.all([sessions.destroy('gone-1'), sessions.destroy('gone-2'), interactions.destroy('gone-1'), sessions.destroy('never-stored')]));
+      expect(deleted).toBe(1);
+      expect(await sessions.find('gone-1')).toBeUndefined();
+      expect(await sessions.find('gone-2')).toBeUndefined();
+      expect(await interactions.find('gone-1')).toBeUndefined();
+      // The same id under the other model, and ids nobody destroyed, are still there.
+      expect(await interactions.find('gone-2')).toMatchObject({ jti: 'gone-2' });
+      expect(await sessions.find('kept')).toMatchObject({ jti: 'kept' });
+      expect(await interactions.find('kept')).toMatchObject({ jti: 'kept' });
+    });
+
     it('answers concurrent finds of present, missing and other-model ids each on their own', async () => {
       const accessTokens = createPrismaAdapter(t.db, 'AccessToken');
       const refreshTokens = createPrismaAdapter(t.db, 'RefreshToken');
