@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { mergedPerTurn, sqlOf, type Database, type Sql } from '../core/database.ts';
@@ -11,7 +11,7 @@ import { requestScope } from '../core/request-context.ts';
  * hold none of those. The payload's own copy of the id (`jti`) is dropped for the same reason
  * and restored from the caller's id on read.
  */
-export const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
+export const digest = (value: string) => hash('sha256', value, 'base64url');
 
 /** A row as the driver adapter returns it: JSON as text, timestamps as ISO strings. */
 interface Row {
