@@ -51,6 +51,26 @@ interface Batches {
   destroy: DataLoader<{ model: string; id: string }, void>;
 }
 
+/**
+ * The merged statements. Each is planned once per connection (database.ts), so each must find its
+ * rows through an index whatever the size of the table at the moment it is planned: every
+ * (model, id) or (model, uid) pair asked for is among the cross product of the two lists, which
+ * the composite index answers, and what nobody asked for is dropped after.
+ */
+export const mergedStatements = {
+  read: `${selectRow} WHERE model = ANY($1) AND id = ANY($2)`,
+  readByUid: `SELECT ${rowColumns}, uid FROM oidc_payloads WHERE model = ANY($1) AND uid = ANY($2)`,
+  // A model name has no space and a digest neither. A join against unnest() of the pairs got a
+  // generic plan that scanned the whole table (planned while the table was small).
+  destroy: `DELETE FROM oidc_payloads WHERE model = ANY($1) AND id = ANY($2) AND model || ' ' || id = ANY($3)`,
+  // ON CONFLICT may touch a row once per statement: of two writes to one row, the later wins.
+  upsert: `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamp(3)[])
+       ON CONFLICT (model, id) DO UPDATE SET
+         payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
+         uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
+};
+
 const batchesOf = new WeakMap<Sql, Batches>();
 const distinct = <T>(values: T[]) => [...new Set(values)];
 
@@ -58,32 +78,22 @@ function batches(sql: Sql): Batches {
   let found = batchesOf.get(sql);
   if (found) return found;
   const read = new DataLoader<{ models: string[]; id: string }, Row[]>(async (keys) => {
-    // Every (model, id) pair asked for is among the cross product of the two lists; the index
-    // on (model, id) answers it, and rows nobody asked for are dropped below.
-    const rows = await sql.rows<Row>(`${selectRow} WHERE model = ANY($1) AND id = ANY($2)`, [distinct(keys.flatMap((k) => k.models)), distinct(keys.map((k) => k.id))]);
+    const rows = await sql.rows<Row>(mergedStatements.read, [distinct(keys.flatMap((k) => k.models)), distinct(keys.map((k) => k.id))]);
     return keys.map(({ models: wanted, id }) => rows.filter((row) => row.id === id && wanted.includes(row.model)));
   }, mergedPerTurn);
   const readByUid = new DataLoader<{ model: string; uid: string }, Row[]>(async (keys) => {
-    // The same cross product, on the (model, uid) index; a uid names one row of its model.
-    const rows = await sql.rows<Row & { uid: string }>(`SELECT ${rowColumns}, uid FROM oidc_payloads WHERE model = ANY($1) AND uid = ANY($2)`, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.uid))]);
+    const rows = await sql.rows<Row & { uid: string }>(mergedStatements.readByUid, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.uid))]);
+    // A uid names one row of its model.
     return keys.map(({ model, uid }) => rows.filter((row) => row.uid === uid && row.model === model).slice(0, 1));
   }, mergedPerTurn);
   const upsert = new DataLoader<Write, void>(async (writes) => {
-    // ON CONFLICT may touch a row once per statement: of two writes to one row, the later wins.
     const rows = [...new Map(writes.map((w) => [`${w.model}\u0000${w.id}`, w])).values()];
     const column = <T>(pick: (w: Write) => T) => rows.map(pick);
-    await sql.execute(
-      `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamp(3)[])
-       ON CONFLICT (model, id) DO UPDATE SET
-         payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
-         uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
-      [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)],
-    );
+    await sql.execute(mergedStatements.upsert, [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)]);
     return writes.map(() => undefined);
   }, mergedPerTurn);
   const destroy = new DataLoader<{ model: string; id: string }, void>(async (keys) => {
-    await sql.execute('DELETE FROM oidc_payloads WHERE (model, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [keys.map((k) => k.model), keys.map((k) => k.id)]);
+    await sql.execute(mergedStatements.destroy, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.id)), keys.map((k) => `${k.model} ${k.id}`)]);
     return keys.map(() => undefined);
   }, mergedPerTurn);
   batchesOf.set(sql, (found = { read, readByUid, upsert, destroy }));
