@@ -52,12 +52,13 @@ interface Batches {
 }
 
 /**
- * The merged statements. Each is planned once per connection (database.ts), so each must find its
- * rows through an index whatever the size of the table at the moment it is planned: every
- * (model, id) or (model, uid) pair asked for is among the cross product of the two lists, which
- * the composite index answers, and what nobody asked for is dropped after.
+ * The statements of the hot paths. Each is planned once per connection (database.ts), so each
+ * must find its rows through an index whatever the size of the table when it is planned. The
+ * merged reads and the delete look in the cross product of the models and ids (or uids) asked
+ * for, which the composite index answers, and drop what nobody asked for after. Revoking by grant
+ * uses its partial index (schema.prisma), which an equal value implies.
  */
-export const mergedStatements = {
+export const statements = {
   read: `${selectRow} WHERE model = ANY($1) AND id = ANY($2)`,
   readByUid: `SELECT ${rowColumns}, uid FROM oidc_payloads WHERE model = ANY($1) AND uid = ANY($2)`,
   // A model name has no space and a digest neither. A join against unnest() of the pairs got a
@@ -69,6 +70,7 @@ export const mergedStatements = {
        ON CONFLICT (model, id) DO UPDATE SET
          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
          uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
+  revokeByGrantId: 'DELETE FROM oidc_payloads WHERE model = $1 AND grant_id = $2',
 };
 
 const batchesOf = new WeakMap<Sql, Batches>();
@@ -78,22 +80,22 @@ function batches(sql: Sql): Batches {
   let found = batchesOf.get(sql);
   if (found) return found;
   const read = new DataLoader<{ models: string[]; id: string }, Row[]>(async (keys) => {
-    const rows = await sql.rows<Row>(mergedStatements.read, [distinct(keys.flatMap((k) => k.models)), distinct(keys.map((k) => k.id))]);
+    const rows = await sql.rows<Row>(statements.read, [distinct(keys.flatMap((k) => k.models)), distinct(keys.map((k) => k.id))]);
     return keys.map(({ models: wanted, id }) => rows.filter((row) => row.id === id && wanted.includes(row.model)));
   }, mergedPerTurn);
   const readByUid = new DataLoader<{ model: string; uid: string }, Row[]>(async (keys) => {
-    const rows = await sql.rows<Row & { uid: string }>(mergedStatements.readByUid, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.uid))]);
+    const rows = await sql.rows<Row & { uid: string }>(statements.readByUid, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.uid))]);
     // A uid names one row of its model.
     return keys.map(({ model, uid }) => rows.filter((row) => row.uid === uid && row.model === model).slice(0, 1));
   }, mergedPerTurn);
   const upsert = new DataLoader<Write, void>(async (writes) => {
     const rows = [...new Map(writes.map((w) => [`${w.model}\u0000${w.id}`, w])).values()];
     const column = <T>(pick: (w: Write) => T) => rows.map(pick);
-    await sql.execute(mergedStatements.upsert, [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)]);
+    await sql.execute(statements.upsert, [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)]);
     return writes.map(() => undefined);
   }, mergedPerTurn);
   const destroy = new DataLoader<{ model: string; id: string }, void>(async (keys) => {
-    await sql.execute(mergedStatements.destroy, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.id)), keys.map((k) => `${k.model} ${k.id}`)]);
+    await sql.execute(statements.destroy, [distinct(keys.map((k) => k.model)), distinct(keys.map((k) => k.id)), keys.map((k) => `${k.model} ${k.id}`)]);
     return keys.map(() => undefined);
   }, mergedPerTurn);
   batchesOf.set(sql, (found = { read, readByUid, upsert, destroy }));
@@ -201,7 +203,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
 
     async revokeByGrantId(grantId) {
       if (bearer) forgetBearer();
-      await sql.execute('DELETE FROM oidc_payloads WHERE model = $1 AND grant_id = $2', [model, grantId]);
+      await sql.execute(statements.revokeByGrantId, [model, grantId]);
     },
   };
 }
