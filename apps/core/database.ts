@@ -86,7 +86,7 @@ export function createDatabase({ url, poolMax }: DatabaseOptions): Database {
  * more of PostgreSQL's CPU per login in side-by-side runs, depending on the connection's luck.
  * Every statement here is a lookup by key or a write through an index, which one plan serves.
  */
-export function withGenericPlans(url: string): string {
+function withGenericPlans(url: string): string {
   const queryAt = url.indexOf('?');
   const params = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
   params.set('options', [params.get('options'), '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' '));

@@ -1,6 +1,5 @@
-import { databasePool } from '../../apps/core/database.ts';
 import { createPrismaAdapter, digest, sweepExpired } from '../../apps/server/prisma-adapter.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createTestDatabase, statementsDuring, type TestDatabase } from '../support/database.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -121,31 +120,17 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
   });
 
   describe('requests of one event-loop turn share statements', () => {
-    /** How many times the pool hands out a connection (one per statement) while `work` runs. */
-    async function statementsDuring(work: () => Promise<unknown>): Promise<number> {
-      const pool = databasePool(t.db)!;
-      let acquired = 0;
-      const count = () => acquired++;
-      pool.on('acquire', count);
-      try {
-        await work();
-      } finally {
-        pool.off('acquire', count);
-      }
-      return acquired;
-    }
-
     it('stores forty concurrent writes to two models with one statement, and reads them back with one', async () => {
       const sessions = createPrismaAdapter(t.db, 'Session');
       const tokens = createPrismaAdapter(t.db, 'ClientCredentials');
       const ids = Array.from({ length: 20 }, (_, i) => `turn-${i}`);
-      const written = await statementsDuring(() =>
+      const written = await statementsDuring(t.db, () =>
         Promise.all(ids.flatMap((id) => [sessions.upsert(id, { jti: id, accountId: `acc-${id}`, kind: 'Session' }, 60), tokens.upsert(id, { jti: id, clientId: `client-${id}`, kind: 'ClientCredentials' }, 60)])),
       );
       expect(written).toBe(1);
 
       let found: unknown[] = [];
-      const read = await statementsDuring(async () => {
+      const read = await statementsDuring(t.db, async () => {
         found = await Promise.all(ids.flatMap((id) => [sessions.find(id), tokens.find(id)]));
       });
       expect(read).toBe(1);
@@ -172,7 +157,7 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
       await interactions.upsert('interaction-with-uid', { jti: 'interaction-with-uid', uid: 'interaction-uid', kind: 'Interaction' }, 60);
 
       let found: unknown[] = [];
-      const read = await statementsDuring(async () => {
+      const read = await statementsDuring(t.db, async () => {
         found = await Promise.all([...uids, 'unknown-uid', 'interaction-uid'].map((uid) => sessions.findByUid(uid)));
       });
       expect(read).toBe(1);
@@ -186,7 +171,7 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
         await sessions.upsert(id, { jti: id, kind: 'Session' }, 60);
         await interactions.upsert(id, { jti: id, kind: 'Interaction' }, 60);
       }
-      const deleted = await statementsDuring(() => Promise.all([sessions.destroy('gone-1'), sessions.destroy('gone-2'), interactions.destroy('gone-1'), sessions.destroy('never-stored')]));
+      const deleted = await statementsDuring(t.db, () => Promise.all([sessions.destroy('gone-1'), sessions.destroy('gone-2'), interactions.destroy('gone-1'), sessions.destroy('never-stored')]));
       expect(deleted).toBe(1);
       expect(await sessions.find('gone-1')).toBeUndefined();
       expect(await sessions.find('gone-2')).toBeUndefined();

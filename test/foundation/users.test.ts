@@ -1,7 +1,6 @@
-import { databasePool } from '../../apps/core/database.ts';
 import { loadConfig } from '../../apps/core/config.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createTestDatabase, statementsDuring, type TestDatabase } from '../support/database.ts';
 import { testSecrets } from '../support/server.ts';
 
 let database: TestDatabase;
@@ -14,26 +13,12 @@ beforeAll(async () => {
 });
 afterAll(() => database.drop());
 
-/** How many statements (connection checkouts) `work` makes. */
-async function statementsDuring(work: () => Promise<unknown>): Promise<number> {
-  const pool = databasePool(database.db)!;
-  let acquired = 0;
-  const count = () => acquired++;
-  pool.on('acquire', count);
-  try {
-    await work();
-  } finally {
-    pool.off('acquire', count);
-  }
-  return acquired;
-}
-
 describe('users.find (oidc-provider findAccount)', () => {
   it('reads the users concurrent requests ask for with one statement, each caller its own object', async () => {
     const created = await Promise.all(['ada', 'grace', 'edsger'].map((name) => services.users.create({ email: `${name}@example.test`, password: 'correct horse battery staple', name })));
     const ids = [...created.map((u) => u.id), created[0].id, created[0].id.toUpperCase()];
     let found: Awaited<ReturnType<Services['users']['find']>>[] = [];
-    const statements = await statementsDuring(async () => {
+    const statements = await statementsDuring(database.db, async () => {
       found = await Promise.all([...ids, '00000000-0000-4000-8000-000000000000'].map((id) => services.users.find(id)));
     });
     expect(statements).toBe(1);
@@ -43,7 +28,7 @@ describe('users.find (oidc-provider findAccount)', () => {
   });
 
   it('answers null for an id that is not a UUID without asking the database', async () => {
-    expect(await statementsDuring(async () => expect(await services.users.find('not-a-uuid')).toBeNull())).toBe(0);
+    expect(await statementsDuring(database.db, async () => expect(await services.users.find('not-a-uuid')).toBeNull())).toBe(0);
   });
 
   it('sees a change made after the last read: nothing is cached, so a disabled account bites at once', async () => {

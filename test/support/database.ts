@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDatabase, type Database } from '../../apps/core/database.ts';
+import { createDatabase, databasePool, type Database } from '../../apps/core/database.ts';
 
 export const TEMPLATE_DATABASE = 'gatehouse_test_template';
 
@@ -35,4 +35,18 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
+}
+
+/** How many times the pool hands out a connection (one per statement) while `work` runs. */
+export async function statementsDuring(db: Database, work: () => Promise<unknown>): Promise<number> {
+  const pool = databasePool(db)!;
+  let acquired = 0;
+  const count = () => acquired++;
+  pool.on('acquire', count);
+  try {
+    await work();
+  } finally {
+    pool.off('acquire', count);
+  }
+  return acquired;
 }
