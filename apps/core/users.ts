@@ -106,8 +106,10 @@ async function readUserByEmail(db: Database, email: string): Promise<User | null
 function createUserReader(db: Database) {
   const loader = new DataLoader<string, User | null>(async (ids) => {
     const rows = await sqlOf(db).rows<UserRow>(`SELECT ${userColumns} FROM users WHERE id = ANY($1::uuid[])`, [[...new Set(ids)]]);
+    // PostgreSQL answers a uuid in lower case, whatever case it was asked in.
+    const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
-      const row = rows.find((r) => r.id === id.toLowerCase());
+      const row = byId.get(id.toLowerCase());
       return row ? userFromRow(row) : null;
     });
   }, mergedPerTurn);

@@ -1,5 +1,5 @@
-import { createDatabase, sqlOf, type Database } from '../../apps/core/database.ts';
 import pg from 'pg';
+import { createDatabase, sqlOf, type Database } from '../../apps/core/database.ts';
 import { createPrismaAdapter, statements } from '../../apps/server/prisma-adapter.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
