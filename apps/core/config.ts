@@ -24,7 +24,11 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
-  ISSUER: z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' }).optional(),
+  /** Every URL Gatehouse publishes or expects is built from this, whatever a request's Host says. */
+  ISSUER: z
+    .url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
+    .refine((u) => { const url = new URL(u); return (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password; }, 'expected an origin with no path, query, fragment or user (Gatehouse serves at the root)')
+    .optional(),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgresql:// URL' }).optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54320),

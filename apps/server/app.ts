@@ -12,6 +12,7 @@ import { metricsRoute, type Metrics } from './metrics.ts';
 import { isProviderPath, paths } from './paths.ts';
 import type { ProviderHost } from './provider-host.ts';
 import { createHealthRouter } from './routes/health.ts';
+import { pinOriginToIssuer } from './http/issuer-origin.ts';
 
 export interface EdgeDeps {
   log: Logger;
@@ -36,6 +37,8 @@ export function edgeMiddleware({ log, trustedProxies, https = false, metrics, ra
 }
 
 export interface AppDeps {
+  /** Every URL the app builds comes from here, never from the request's Host (http/issuer-origin.ts). */
+  issuer: string;
   db: Database;
   log: Logger;
   edge: Koa.Middleware[];
@@ -48,9 +51,10 @@ export interface AppDeps {
 }
 
 /** Gatehouse's own routes (health, interactions, metrics), then a JSON 404. */
-export function createApp({ db, log, edge, trustedProxies, metrics, serveMetrics = true, routers = [] }: AppDeps): Koa {
+export function createApp({ issuer, db, log, edge, trustedProxies, metrics, serveMetrics = true, routers = [] }: AppDeps): Koa {
   // `proxy` is safe on because clientIp strips X-Forwarded-* unless the peer is a trusted proxy.
   const app = new Koa({ proxy: trustedProxies.length > 0 });
+  pinOriginToIssuer(app, issuer);
   app.silent = true;
   for (const step of edge) app.use(step);
   app.use(errorHandler(log));

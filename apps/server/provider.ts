@@ -7,6 +7,7 @@ import type { KeySet } from '../core/keys.ts';
 import { standardClaims, type UserService } from '../core/users.ts';
 import { createClientAdapter, type ClientLookup } from './client-adapter.ts';
 import { cookieSigner } from './cookie-keys.ts';
+import { pinOriginToIssuer } from './http/issuer-origin.ts';
 import { paths, providerRoutes } from './paths.ts';
 import type { ProviderPages } from './interactions/provider-pages.ts';
 import { createPrismaAdapter } from './prisma-adapter.ts';
@@ -48,7 +49,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     adapter: (model: string) => (model === 'Client' ? clientAdapter : createPrismaAdapter(db, model)),
     // keySet.signing lists each algorithm's current key first; oidc-provider signs with the first match.
     jwks: { keys: keySet.signing as never },
-    // Secure whenever the issuer is https, even behind a proxy that speaks http to us (see below).
+    // Secure whenever the issuer is https, even behind a proxy that speaks http to us (pinOriginToIssuer).
     cookies: {
       keys: cookieSigner(cookieKeys) as never,
       long: { httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
@@ -108,13 +109,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
   const provider = new Provider(config.issuer, extend(base));
   // Safe only because clientIp (middleware/client-ip.ts) strips X-Forwarded-* from untrusted peers.
   provider.proxy = config.trustedProxies.length > 0;
-  if (config.issuer.startsWith('https:')) {
-    // Browsers reach us over https (the issuer); the cookie library would otherwise refuse Secure cookies on a plain hop.
-    provider.use(async function cookiesAreSecure(ctx, next) {
-      ctx.cookies.secure = true;
-      await next();
-    });
-  }
+  pinOriginToIssuer(provider, config.issuer);
   // oidc-provider stops reading a body past its 56 KiB limit (400 invalid_request). Node discards
   // an unread body itself, but not one a reader began: the rest would then stay in the socket
   // and stall the next request on that kept-alive connection. Discard it as Node would.
