@@ -190,7 +190,10 @@ export function createUserService({ db, passwords, audit, lockout = createLockou
         if (lockedUntil) void record({ type: 'login.locked_out', userId: user.id, actor: 'system', ...seen, details: { failures, lockedUntil: lockedUntil.toISOString() } });
         return undefined;
       }
-      await lockout.registerSuccess(user);
+      if (!(await lockout.registerSuccess(user))) {
+        void record({ type: 'login.failed', userId: user.id, actor: `user:${user.id}`, ...seen, details: { reason: 'locked' } });
+        return undefined;
+      }
       void record({ type: 'login.succeeded', userId: user.id, actor: `user:${user.id}`, ...seen });
       if (passwords.needsRehash(user.passwordHash)) {
         await db.user.update({ where: { id: user.id }, data: { passwordHash: await passwords.hash(password) } });
