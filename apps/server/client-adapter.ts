@@ -7,9 +7,13 @@ export interface ClientLookup {
 }
 
 /** Clients are read from the clients table through a cache of CLIENT_CACHE_TTL seconds (ttl-cache.ts). */
+// Printable ASCII, as RFC 6749 Appendix A.1 defines client_id: anything else names no client, and
+// is not looked up (a NUL would fail in PostgreSQL) nor cached.
+const possibleClientId = /^[\x20-\x7e]{1,255}$/;
+
 export function createClientLookup(clients: ClientService, ttlSeconds: number, now = Date.now): ClientLookup & { clear(): void } {
   const cache = createTtlCache((clientId) => clients.find(clientId), ttlSeconds, now);
-  return { find: (clientId) => cache.get(clientId), clear: cache.clear };
+  return { find: async (clientId) => (possibleClientId.test(clientId) ? cache.get(clientId) : undefined), clear: cache.clear };
 }
 
 // oidc-provider requires a client_secret in the metadata of clients that authenticate with one.

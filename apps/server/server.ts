@@ -22,6 +22,7 @@ import { createProviderHost } from './provider-host.ts';
 import { createCsrf } from './interactions/csrf.ts';
 import { createInteractionRouter } from './interactions/interaction-router.ts';
 import { createProviderPages } from './interactions/provider-pages.ts';
+import { refuseControlCharacters } from './provider/parameters.ts';
 import { allowProviderFormTargets, providerPageHeaders } from './middleware/page-security.ts';
 import { createStaticRouter, createViews } from './views.ts';
 import { createResourceLookup } from './resource-servers.ts';
@@ -94,6 +95,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     build(keySet) {
       const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, pages });
       for (const step of providerEdge) provider.use(step);
+      provider.use(refuseControlCharacters(pages.renderError));
       provider.use(allowProviderFormTargets);
       provider.use(answerDatabaseOutagesWith503(provider));
       answerUnauthorizedClientPerRfc6749(provider);

@@ -1,11 +1,12 @@
 import type { Next } from 'koa';
 import { z } from 'zod';
 import type { UserService } from '../../core/users.ts';
+import { hasControlCharacter } from '../http/form-body.ts';
 import { paths } from '../paths.ts';
 import { checkCsrf, finishInteraction, loadInteraction, parseForm, requirePrompt, type InteractionContext, type InteractionDeps } from './steps.ts';
 
 export const loginBodySchema = z.object({
-  email: z.string().trim().min(1).max(320),
+  email: z.string().trim().min(1).max(320).refine((email) => !hasControlCharacter(email)),
   password: z.string().min(1).max(1024),
 });
 

@@ -17,7 +17,7 @@ const clientName = (ctx: KoaContextWithOIDC) => ctx.oidc?.client?.clientName ?? 
  * Gatehouse's look for the pages oidc-provider renders itself: the logout question, the
  * logged-out page and errors met in the browser. Errors asked for as JSON stay JSON.
  */
-export function createProviderPages(views: Views): Pick<Configuration, 'renderError'> & {
+export function createProviderPages(views: Views): Required<Pick<Configuration, 'renderError'>> & {
   logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
   postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => Promise<void>;
 } {

@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from '../../core/logger.ts';
 import { AppError } from '../../core/errors.ts';
+import { BodyTooLarge, readBody } from '../http/form-body.ts';
 import { allowFormTargets } from '../middleware/page-security.ts';
 import type { ProviderHost } from '../provider-host.ts';
 import type { Views } from '../views.ts';
@@ -33,15 +34,15 @@ export const expired = () =>
 /** Reads an urlencoded form body (at most 16 KiB); a repeated field is refused. */
 export async function parseForm(ctx: InteractionContext, next: Next) {
   if (!ctx.is('application/x-www-form-urlencoded')) throw new AppError('interaction.bad_form', 'The form could not be read.', { status: 415 });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_FORM_BYTES) throw new AppError('interaction.bad_form', 'The form was too large.', { status: 413 });
-    chunks.push(chunk);
+  let text: string;
+  try {
+    text = await readBody(ctx.req, MAX_FORM_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLarge) throw new AppError('interaction.bad_form', 'The form was too large.', { status: 413 });
+    throw error;
   }
   const form: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+  for (const [name, value] of new URLSearchParams(text)) {
     if (name in form) throw new AppError('interaction.bad_form', 'The form could not be read.', { status: 400, detail: `repeated field ${name}` });
     form[name] = value;
   }

@@ -1,0 +1,44 @@
+import type { IncomingMessage } from 'node:http';
+
+/** oidc-provider's own limit for a request body (lib/shared/selective_body.js). */
+export const PROVIDER_BODY_LIMIT = 56 * 1024;
+
+export class BodyTooLarge extends Error {
+  constructor() {
+    super('request body too large');
+  }
+}
+
+/**
+ * The body of a request as text, refused past `limit` bytes. It is read to the end even past the
+ * limit: a body left half-read would be taken for the next request on a kept-alive connection.
+ * A body read before (handed on through `req.body`) is returned as it was read.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const earlier = (req as { body?: unknown }).body;
+  if (typeof earlier === 'string') return earlier;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= limit && declared <= limit) chunks.push(chunk);
+  }
+  if (size > limit || declared > limit) throw new BodyTooLarge();
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// C0 controls other than tab, line feed and carriage return (which a JSON `claims` parameter may
+// hold), and DEL. PostgreSQL cannot store NUL in text or jsonb, and no OAuth parameter holds any
+// of them legitimately (RFC 6749 Appendix A: state, scope, client_id are printable ASCII).
+const controlCharacter = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** The name of the first parameter whose name or value holds a control character. */
+export function firstControlCharacter(params: Iterable<[string, string]>): string | undefined {
+  for (const [name, value] of params) {
+    if (controlCharacter.test(name) || controlCharacter.test(value)) return controlCharacter.test(name) ? 'a parameter name' : name;
+  }
+  return undefined;
+}
+
+export const hasControlCharacter = (value: string) => controlCharacter.test(value);
