@@ -13,6 +13,7 @@ const proxyList = z
   .default('')
   .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
   .refine((list) => list.every((p) => ipOrCidr.test(p)), 'expected comma-separated IP addresses or CIDR ranges');
+const isOrigin = (url: URL) => (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password;
 const optionalSecret = (min: number) =>
   z.string().min(min, `expected at least ${min} characters`).optional().or(z.literal('').transform(() => undefined));
 
@@ -27,14 +28,19 @@ const envSchema = z.object({
   /** Every URL Gatehouse publishes or expects is built from this, whatever a request's Host says. */
   ISSUER: z
     .url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
-    .refine((u) => { const url = new URL(u); return (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password; }, 'expected an origin with no path, query, fragment or user (Gatehouse serves at the root)')
+    .refine((u) => !URL.canParse(u) || isOrigin(new URL(u)), 'expected an origin with no path, query, fragment or user (Gatehouse serves at the root)')
     .optional(),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgresql:// URL' }).optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54320),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
   KEY_ENCRYPTION_KEY: z.base64url().length(43, 'expected 32 bytes, base64url encoded (43 characters)').optional(),
-  COOKIE_KEYS: optionalSecret(32),
+  /** Comma-separated; the first signs cookies and roots the CSRF key, so each must be a strong secret. */
+  COOKIE_KEYS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? undefined : v.split(',').map((k) => k.trim())))
+    .refine((keys) => !keys || keys.every((k) => k.length >= 32), 'expected comma-separated keys of at least 32 characters each (an empty or short key would sign cookies)'),
   CLIENT_SECRET_PEPPER: optionalSecret(32),
   /**
    * argon2id cost. The default, 7 MiB × 5 passes, is one of OWASP's equivalent minimums and
@@ -161,7 +167,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     dbPoolMax: e.DB_POOL_MAX,
     secrets: {
       keyEncryptionKey: e.KEY_ENCRYPTION_KEY,
-      cookieKeys: e.COOKIE_KEYS?.split(',').map((k) => k.trim()),
+      cookieKeys: e.COOKIE_KEYS,
       clientSecretPepper: e.CLIENT_SECRET_PEPPER,
     },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },

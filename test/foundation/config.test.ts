@@ -26,7 +26,10 @@ describe('configuration from the environment', () => {
     ['ARGON2_MEMORY_KIB', '1024', /^ARGON2_MEMORY_KIB: expected at least 7168/],
     ['ARGON2_TIME_COST', '2', /^ARGON2_TIME_COST: expected ARGON2_MEMORY_KIB × ARGON2_TIME_COST of at least 35840/],
     ['KEY_ENCRYPTION_KEY', 'too-short', /^KEY_ENCRYPTION_KEY: /],
-    ['COOKIE_KEYS', 'short', /^COOKIE_KEYS: expected at least 32 characters/],
+    ['COOKIE_KEYS', 'short', /^COOKIE_KEYS: expected comma-separated keys of at least 32 characters each/],
+    // Regression: the whole string was checked, so an empty or short first key signed every cookie.
+    ['COOKIE_KEYS', `,${'x'.repeat(32)}`, /^COOKIE_KEYS: expected comma-separated keys of at least 32 characters each/],
+    ['COOKIE_KEYS', `k1,${'x'.repeat(32)}`, /^COOKIE_KEYS: expected comma-separated keys of at least 32 characters each/],
     ['NODE_ENV', 'staging', /^NODE_ENV: /],
   ])('rejects %s=%s with one line naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -34,6 +37,10 @@ describe('configuration from the environment', () => {
 
   it('accepts a complete production configuration', () => {
     expect(loadConfig(productionEnv).production).toBe(true);
+  });
+
+  it('splits COOKIE_KEYS into keys, the first one signing', () => {
+    expect(loadConfig({ COOKIE_KEYS: `${'a'.repeat(32)}, ${'b'.repeat(40)}` }).secrets.cookieKeys).toEqual(['a'.repeat(32), 'b'.repeat(40)]);
   });
 
   it.each([
