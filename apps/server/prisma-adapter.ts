@@ -9,7 +9,8 @@ import { requestScope } from '../core/request-context.ts';
  * table with promoted, indexed columns. Ids and user codes are stored as SHA-256 digests: many
  * of them are bearer values (codes, opaque tokens, session cookies), and a database dump must
  * hold none of those. The payload's own copy of the id (`jti`) is dropped for the same reason
- * and restored from the caller's id on read.
+ * and restored from the caller's id on read, and an interaction's copy of the session cookie is
+ * dropped.
  */
 export const digest = (value: string) => hash('sha256', value, 'base64url');
 
@@ -129,6 +130,8 @@ function forgetBearer(key?: string) {
   else bearerReads.get(scope)?.delete(key);
 }
 
+const withoutCookie = ({ cookie: _cookie, ...session }: NonNullable<AdapterPayload['session']>) => session;
+
 export function createPrismaAdapter(db: Database, model: string, now: () => number = Date.now): Adapter {
   const sql = sqlOf(db);
   const bearer = bearerModels.includes(model);
@@ -147,6 +150,9 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
       const key = digest(id);
       if (bearer) forgetBearer(key);
       const { jti: _jti, ...rest } = payload;
+      // An interaction names the browser's session; oidc-provider copies the session's id, the
+      // `_session` cookie's value, beside its uid, and reads neither back from the interaction.
+      if (model === 'Interaction' && rest.session?.cookie) rest.session = withoutCookie(rest.session);
       const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000).toISOString() : null;
       const userCode = payload.userCode ? digest(payload.userCode) : null;
       if (payload.userCode) delete rest.userCode;

@@ -24,6 +24,15 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
     expect(rows[0].dump).toContain(digest(code));
   });
 
+  it('stores no session cookie value with an interaction (regression: payload.session.cookie held the _session value in clear)', async () => {
+    const adapter = createPrismaAdapter(t.db, 'Interaction');
+    const sessionCookie = 'the-browser-session-cookie-value';
+    await adapter.upsert('interaction-1', { jti: 'interaction-1', kind: 'Interaction', session: { accountId: 'u1', uid: 'session-uid', cookie: sessionCookie } }, 60);
+    const rows = await t.db.$queryRaw<Array<{ dump: string }>>`SELECT row_to_json(p)::text AS dump FROM oidc_payloads p WHERE model = 'Interaction'`;
+    expect(rows.map((r) => r.dump.includes(sessionCookie))).toEqual([false]);
+    expect((await adapter.find('interaction-1'))?.session).toEqual({ accountId: 'u1', uid: 'session-uid' });
+  });
+
   it('returns undefined for a missing id', async () => {
     expect(await createPrismaAdapter(t.db, 'AccessToken').find('does-not-exist')).toBeUndefined();
   });
