@@ -10,6 +10,9 @@ export interface KeyEncryption {
   decrypt(sealed: string, aad: string): string;
 }
 
+/** GCM's full tag: a shorter one would be checked only as far as it goes, and forged more easily. */
+const TAG_BYTES = 16;
+
 export function createKeyEncryption(keyEncryptionKey: string): KeyEncryption {
   const key = Buffer.from(keyEncryptionKey, 'base64url');
   if (key.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
@@ -23,7 +26,8 @@ export function createKeyEncryption(keyEncryptionKey: string): KeyEncryption {
     },
     decrypt(sealed, aad) {
       const [iv, tag, ciphertext] = sealed.split('.').map((part) => Buffer.from(part, 'base64url'));
-      const decipher = createDecipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from(aad)).setAuthTag(tag);
+      if (tag?.length !== TAG_BYTES) throw new Error(`the authentication tag must be ${TAG_BYTES} bytes`);
+      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES }).setAAD(Buffer.from(aad)).setAuthTag(tag);
       return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
     },
   };

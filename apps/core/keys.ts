@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { AuditLog } from './audit.ts';
 import type { Database } from './database.ts';
 import type { KeyEncryption } from './key-encryption.ts';
@@ -44,6 +45,12 @@ export interface KeyServiceOptions {
 
 type Row = Awaited<ReturnType<Database['signingKey']['findMany']>>[number];
 
+/** What JWKS may show of a key; every other member (d, p, q, dp, dq, qi) is private. */
+const publicMembers = ['kid', 'alg', 'use', 'kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+
+const publicHalf = (jwk: JWK): JWK =>
+  Object.fromEntries(publicMembers.filter((member) => jwk[member] !== undefined).map((member) => [member, jwk[member]]));
+
 export function createKeyService({ db, encryption, activationDelaySeconds, retainSeconds, audit, now = () => new Date() }: KeyServiceOptions) {
   const stateOf = (row: Row, current: Map<string, Row>, at: Date): KeyState =>
     row.activatesAt > at ? 'next' : current.get(row.alg)?.id === row.id ? 'current' : 'retired';
@@ -62,16 +69,39 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
     const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' && { modulusLength: 2048 }) });
     const privateJwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(privateJwk);
-    const { d, p, q, dp, dq, qi, ...publicJwk } = { ...privateJwk, kid, alg, use: 'sig' };
+    const signing = { ...privateJwk, kid, alg, use: 'sig' };
     return db.signingKey.create({
       data: {
         id: kid,
         alg,
-        publicJwk,
-        encryptedPrivateJwk: encryption.encrypt(JSON.stringify({ ...privateJwk, kid, alg, use: 'sig' }), kid),
+        publicJwk: publicHalf(signing),
+        encryptedPrivateJwk: encryption.encrypt(JSON.stringify(signing), kid),
         activatesAt,
       },
     });
+  }
+
+  /**
+   * A row's private key, and the public key published for it, derived from the private one: the
+   * public_jwk column is outside the encryption, so someone who can write the table but lacks the
+   * key-encryption key could otherwise publish a key of their own under a live kid. A row that
+   * does not add up is refused, and with it the whole set, so the refresh fails loudly.
+   */
+  async function openRow(row: Row): Promise<{ signing: JWK; published: JWK }> {
+    let signing: JWK;
+    try {
+      signing = JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK;
+    } catch (error) {
+      throw new Error(`signing key ${row.id}: cannot open its private key: ${(error as Error).message}`, { cause: error });
+    }
+    if (signing.kid !== row.id || signing.alg !== row.alg || (await calculateJwkThumbprint(signing)) !== row.id) {
+      throw new Error(`signing key ${row.id}: its kid is not the RFC 7638 thumbprint of its ${row.alg} key`);
+    }
+    const published = publicHalf(signing);
+    if (!isDeepStrictEqual(published, row.publicJwk)) {
+      throw new Error(`signing key ${row.id}: the stored public_jwk is not the public half of its private key`);
+    }
+    return { signing, published };
   }
 
   return {
@@ -130,8 +160,9 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
       // oidc-provider wants private JWKs in its key set, and signs with the first key of an
       // algorithm: the current one leads. No key_ops: jose hands them to WebCrypto as usages,
       // which a private key cannot combine with 'verify'.
-      const signing = ordered.map((row) => JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK);
-      const published = ordered.map((row) => row.publicJwk as JWK);
+      const opened = await Promise.all(ordered.map(openRow));
+      const signing = opened.map((key) => key.signing);
+      const published = opened.map((key) => key.published);
       const changes = rows.flatMap((row) => [row.activatesAt, row.expiresAt]).filter((d): d is Date => !!d && d > at);
       const nextChangeAt = changes.length ? new Date(Math.min(...changes.map((d) => d.getTime()))) : undefined;
       const version = createHash('sha256')

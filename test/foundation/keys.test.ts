@@ -1,3 +1,4 @@
+import { exportJWK, generateKeyPair } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { createKeyEncryption } from '../../apps/core/key-encryption.ts';
 import { loadConfig } from '../../apps/core/config.ts';
@@ -52,9 +53,40 @@ describe('signing keys', () => {
     }
   });
 
-  it('refuses to decrypt a private key under another key-encryption key', async () => {
+  it('refuses to decrypt a private key under another key-encryption key (GCM authentication fails)', async () => {
     await keys().ensureKeys();
-    await expect(keys().keySet()).rejects.toThrow();
+    await expect(keys().keySet()).rejects.toThrow('Unsupported state or unable to authenticate data');
+  });
+
+  it('refuses a key whose stored public JWK is not the public half of its private key (public_jwk swapped by someone without the key-encryption key)', async () => {
+    const service = keys();
+    await service.ensureKeys();
+    const [row] = await t.db.signingKey.findMany({ where: { alg: 'ES256' } });
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const theirs = { ...(await exportJWK(publicKey)), kid: row.id, alg: 'ES256', use: 'sig' };
+    await t.db.signingKey.update({ where: { id: row.id }, data: { publicJwk: theirs } });
+    await expect(service.keySet()).rejects.toThrow(`signing key ${row.id}: the stored public_jwk is not the public half of its private key`);
+  });
+
+  it('refuses a key whose kid is not the RFC 7638 thumbprint of the private key sealed under it', async () => {
+    const encryption = createKeyEncryption(randomBytes(32).toString('base64url'));
+    const service = createKeyService({ db: t.db, encryption, activationDelaySeconds: 600, retainSeconds: 3600, now: () => new Date(clock) });
+    await service.ensureKeys();
+    const [row] = await t.db.signingKey.findMany({ where: { alg: 'ES256' } });
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const other = { ...(await exportJWK(privateKey)), kid: row.id, alg: 'ES256', use: 'sig' };
+    await t.db.signingKey.update({ where: { id: row.id }, data: { encryptedPrivateJwk: encryption.encrypt(JSON.stringify(other), row.id) } });
+    await expect(service.keySet()).rejects.toThrow(`signing key ${row.id}: its kid is not the RFC 7638 thumbprint of its ES256 key`);
+  });
+
+  it('publishes exactly the public members of each key, derived from its private key', async () => {
+    const service = keys();
+    await service.ensureKeys();
+    const { published } = await service.keySet();
+    expect(published.map((jwk) => Object.keys(jwk).sort())).toEqual(expect.arrayContaining([
+      ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'],
+      ['alg', 'e', 'kid', 'kty', 'n', 'use'],
+    ]));
   });
 
   it('publishes a rotated key as next, signs with it only after the delay, and keeps the old one until its tokens expire', async () => {
@@ -86,6 +118,20 @@ describe('signing keys', () => {
     expect(rsa()).toHaveLength(1);
     expect(set.published.some((k) => k.kid === oldRsa.kid)).toBe(false);
     expect(await service.sweep()).toBe(2);
+  });
+});
+
+describe('sealing private keys with AES-256-GCM', () => {
+  const encryption = createKeyEncryption(randomBytes(32).toString('base64url'));
+
+  it('opens what it sealed under the same additional data', () => {
+    expect(encryption.decrypt(encryption.encrypt('private jwk', 'kid-1'), 'kid-1')).toBe('private jwk');
+  });
+
+  it('refuses a sealed key whose authentication tag was truncated to 4 bytes (regression: the tag length was not pinned)', () => {
+    const [iv, tag, ciphertext] = encryption.encrypt('private jwk', 'kid-1').split('.');
+    const truncated = [iv, Buffer.from(tag, 'base64url').subarray(0, 4).toString('base64url'), ciphertext].join('.');
+    expect(() => encryption.decrypt(truncated, 'kid-1')).toThrow('the authentication tag must be 16 bytes');
   });
 });
 
