@@ -1,3 +1,4 @@
+import argon2 from 'argon2';
 import { createHmac } from 'node:crypto';
 import { newClientId } from '../apps/core/clients.ts';
 import { loadConfig } from '../apps/core/config.ts';
@@ -13,6 +14,8 @@ let cli: Awaited<ReturnType<typeof createCli>>;
 
 type Run = CliRun;
 const gatehouse = (...args: string[]) => cli.run(...args);
+/** The password goes in on standard input, as a script would pipe it; never on the command line. */
+const withPassword = (password: string, ...args: string[]) => cli.runWithInput(`${password}\n`, ...args);
 
 const json = (run: Run) => {
   expect(run).toMatchObject({ code: 0, stderr: '' });
@@ -35,7 +38,7 @@ describe('gatehouse user', () => {
   const password = 'correct horse battery';
 
   it('creates a user, prints only its id and stores an argon2 hash, never the password', async () => {
-    const run = await gatehouse('user', 'create', '--email', 'Alice@Example.com', '--password', password, '--name', 'Alice');
+    const run = await withPassword(password, 'user', 'create', '--email', 'Alice@Example.com', '--password-stdin', '--name', 'Alice');
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
     const stored = await database.db.user.findUniqueOrThrow({ where: { id: run.stdout.trim() } });
@@ -45,27 +48,74 @@ describe('gatehouse user', () => {
   });
 
   it('prints { id, email } with --json', async () => {
-    const created = json(await gatehouse('user', 'create', '--email', 'bob@example.com', '--password', password, '--json'));
+    const created = json(await withPassword(password, 'user', 'create', '--email', 'bob@example.com', '--password-stdin', '--json'));
     expect(created).toEqual({ id: expect.any(String), email: 'bob@example.com' });
     expect(await database.db.user.count({ where: { id: created.id } })).toBe(1);
   });
 
   it('refuses a duplicate email (any case) with exit 1 and the service message', async () => {
-    const run = await gatehouse('user', 'create', '--email', 'ALICE@example.com', '--password', password);
+    const run = await withPassword(password, 'user', 'create', '--email', 'ALICE@example.com', '--password-stdin');
     expect(run).toEqual({ code: 1, stdout: '', stderr: 'gatehouse: a user with email alice@example.com already exists\n' });
     expect(await database.db.user.count()).toBe(2);
   });
 
   it('rejects a bad email with exit 2 and one line naming --email; nothing is written', async () => {
-    const run = await gatehouse('user', 'create', '--email', 'not-an-email', '--password', password);
+    const run = await withPassword(password, 'user', 'create', '--email', 'not-an-email', '--password-stdin');
     expect(run).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: --email: expected an email address\n' });
     expect(await database.db.user.count()).toBe(2);
   });
 
   it('rejects a short password with exit 2 without echoing it; nothing is written', async () => {
-    const run = await gatehouse('user', 'create', '--email', 'carol@example.com', '--password', 'hunter2');
-    expect(run).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: --password: must be at least 8 characters\n' });
+    const run = await withPassword('hunter2', 'user', 'create', '--email', 'carol@example.com', '--password-stdin');
+    expect(run).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: password: must be at least 8 characters\n' });
     expect(await database.db.user.count({ where: { email: 'carol@example.com' } })).toBe(0);
+  });
+
+  it('takes only the first line of standard input as the password', async () => {
+    const created = json(await cli.runWithInput(`${password}\r\nsecond line\n`, 'user', 'create', '--email', 'dave@example.com', '--password-stdin', '--json'));
+    const stored = await database.db.user.findUniqueOrThrow({ where: { id: created.id } });
+    expect(await argon2.verify(stored.passwordHash, password)).toBe(true);
+    await database.db.user.delete({ where: { id: created.id } });
+  });
+
+  it('refuses a run without a terminal and without --password-stdin in one line, and writes nothing (the password never goes in argv)', async () => {
+    const run = await gatehouse('user', 'create', '--email', 'erin@example.com');
+    expect(run).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "gatehouse: no password: pass it on standard input with --password-stdin, or run on a terminal to be asked for it (see 'gatehouse user create --help')\n",
+    });
+    expect(await database.db.user.count({ where: { email: 'erin@example.com' } })).toBe(0);
+  });
+
+  it('no longer takes --password on the command line (regression: it put the password in shell history and ps)', async () => {
+    const run = await gatehouse('user', 'create', '--email', 'erin@example.com', '--password', password);
+    expect(run).toEqual({ code: 2, stdout: '', stderr: "gatehouse: unknown option --password (see 'gatehouse user create --help')\n" });
+  });
+
+  it('refuses --password-stdin with nothing on standard input', async () => {
+    expect(await cli.runWithInput('', 'user', 'create', '--email', 'erin@example.com', '--password-stdin')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "gatehouse: --password-stdin: the first line of standard input is empty (see 'gatehouse user create --help')\n",
+    });
+  });
+
+  it('asks for the password twice on a terminal, without echoing it', async () => {
+    const run = await cli.runOnTerminal([['Password: ', password], ['Repeat password: ', password]], 'user', 'create', '--email', 'frank@example.com');
+    expect(run.code).toBe(0);
+    expect(run.output).not.toContain(password);
+    const stored = await database.db.user.findUniqueOrThrow({ where: { email: 'frank@example.com' } });
+    expect(run.output).toContain(stored.id);
+    expect(await argon2.verify(stored.passwordHash, password)).toBe(true);
+    await database.db.user.delete({ where: { id: stored.id } });
+  });
+
+  it('refuses two different passwords typed on a terminal, and writes nothing', async () => {
+    const run = await cli.runOnTerminal([['Password: ', password], ['Repeat password: ', `${password}!`]], 'user', 'create', '--email', 'frank@example.com');
+    expect(run.code).toBe(2);
+    expect(run.output).toContain("gatehouse: the two passwords typed differ (see 'gatehouse user create --help')");
+    expect(await database.db.user.count({ where: { email: 'frank@example.com' } })).toBe(0);
   });
 
   it('disables a user, and list shows it', async () => {

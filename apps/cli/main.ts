@@ -106,6 +106,15 @@ function inputProblem(message: string, { command, fields }: Invocation): string 
   return `--${flag}: ${path ? `${path.slice(1)}: ` : ''}${problem}`;
 }
 
+async function readInput({ name, command, fields }: Invocation): Promise<Record<string, unknown>> {
+  try {
+    return command.readInput ? await command.readInput(fields) : fields;
+  } catch (error) {
+    if (error instanceof UsageError) error.command ??= name;
+    throw error;
+  }
+}
+
 async function execute(invocation: Invocation, config: Config): Promise<void> {
   const runtime = await openRuntime(config, { migrate: !invocation.command.migratesItself && !config.databaseUrl });
   try {
@@ -161,7 +170,9 @@ async function main(argv: string[]): Promise<number> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    await execute(invocation, loadConfig(process.env));
+    const config = loadConfig(process.env);
+    invocation.fields = await readInput(invocation);
+    await execute(invocation, config);
     return 0;
   } catch (error) {
     const [code, line] = interrupted ? [130, 'interrupted'] : explain(error, invocation);

@@ -46,6 +46,11 @@ export interface Command<Needs = CommandContext> {
   options?: OptionTable;
   /** `db migrate` opens the database without migrating it first, to report what it applies. */
   migratesItself?: boolean;
+  /**
+   * Adds to the fields what must not come on the command line (a password), once the command
+   * line and the configuration are known good and before the database opens.
+   */
+  readInput?(fields: Record<string, unknown>): Promise<Record<string, unknown>>;
   run(input: CommandInput, context: Needs): Promise<CommandResult>;
 }
 

@@ -1,5 +1,6 @@
 import type { CreateUserBody, User, UserService } from '../core/users.ts';
 import { formatDate, table, type Command, type Noun } from './output.ts';
+import { readPassword } from './password-input.ts';
 
 type Needs = { users: UserService };
 
@@ -7,8 +8,11 @@ const create: Command<Needs> = {
   summary: 'create a user who signs in with an email address and a password',
   options: {
     email: { type: 'string', field: 'email', value: 'EMAIL', required: true, description: 'sign-in address, stored lower-cased' },
-    password: { type: 'string', field: 'password', value: 'PASSWORD', required: true, description: 'at least 8 characters; never printed' },
+    'password-stdin': { type: 'boolean', field: 'passwordStdin', description: 'read the password from the first line of standard input (for scripts); without it, it is asked for on the terminal' },
     name: { type: 'string', field: 'name', value: 'NAME', description: 'full name (the OpenID Connect name claim)' },
+  },
+  async readInput({ passwordStdin, ...fields }) {
+    return { ...fields, password: await readPassword({ fromStdin: passwordStdin === true }) };
   },
   async run({ fields }, { users }) {
     const user = await users.create(fields as CreateUserBody);

@@ -30,21 +30,54 @@ export async function createCli(databaseUrl: string, secrets: Secrets, extraEnv:
     CLIENT_SECRET_PEPPER: secrets.clientSecretPepper,
     ...extraEnv,
   };
-  const runWith = (overrides: Record<string, string>, ...args: string[]) =>
+  const spawnCli = (args: string[], { overrides = {}, input = '' }: { overrides?: Record<string, string>; input?: string }) =>
     new Promise<CliRun>((done, fail) => {
       const child = spawn(node, [cli, ...args], { cwd: dataDir, env: { ...env, ...overrides } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
       child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.stdin.on('error', () => {}); // a command that reads nothing may exit before taking it
+      child.stdin.end(input);
       child.on('error', fail);
       child.on('close', (code) => done({ code, stdout, stderr }));
     });
-  const run = (...args: string[]) => runWith({}, ...args);
+  const runWith = (overrides: Record<string, string>, ...args: string[]) => spawnCli(args, { overrides });
+  const run = (...args: string[]) => spawnCli(args, {});
   return {
     run,
     /** Runs with some variables changed (another DATABASE_URL, say). */
     runWith,
+    /** Runs with `input` on standard input (a password for --password-stdin, say). */
+    runWithInput: (input: string, ...args: string[]) => spawnCli(args, { input }),
+    /**
+     * Runs on a terminal (a pseudo-terminal from util-linux `script`), typing each reply once its
+     * prompt has appeared. `output` is what the terminal showed, stdout and stderr together.
+     */
+    runOnTerminal: (replies: Array<[prompt: string, reply: string]>, ...args: string[]) =>
+      new Promise<{ code: number | null; output: string }>((done, fail) => {
+        const command = [node, cli, ...args].map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
+        const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: dataDir, env });
+        const pending = [...replies];
+        let output = '';
+        let seen = 0;
+        child.stdout.on('data', (chunk) => {
+          output += chunk;
+          for (let at; pending.length && (at = output.indexOf(pending[0][0], seen)) !== -1;) {
+            const [prompt, reply] = pending.shift()!;
+            seen = at + prompt.length;
+            child.stdin.write(`${reply}\r`);
+          }
+        });
+        // A prompt that never comes would leave the command waiting on the terminal for ever.
+        const stuck = setTimeout(() => child.kill(), 20_000);
+        child.stdin.on('error', () => {});
+        child.on('error', fail);
+        child.on('close', (code) => {
+          clearTimeout(stuck);
+          done({ code, output });
+        });
+      }),
     /** Runs with --json and parses stdout; the run must have succeeded with nothing on stderr. */
     async json(...args: string[]) {
       const result = await run(...args, '--json');
