@@ -39,12 +39,44 @@ export const createClientBodySchema = z
     if (body.authMethod === 'none' && body.grantTypes.includes('client_credentials')) {
       ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (none) cannot use client_credentials' });
     }
+    // Anyone could present a public client's id: an exchanger must prove who it is, or any
+    // caller holding a subject token could turn it into a token for another API.
+    if (body.authMethod === 'none' && body.grantTypes.includes('urn:ietf:params:oauth:grant-type:token-exchange')) {
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (none) cannot use token exchange' });
+    }
     if (body.authMethod === 'private_key_jwt' && !body.jwks && !body.jwksUri) {
       ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'private_key_jwt needs the client\'s public keys (jwks or jwksUri)' });
     }
   });
 
 export type CreateClientBody = z.input<typeof createClientBodySchema>;
+
+/**
+ * RFC 8252 §7.3: a loopback IP literal. `localhost` is left out (§8.3): a name can resolve
+ * elsewhere, or to an interface other apps listen on. The URL parser has already normalised
+ * IPv4 spellings such as `0x7f.1` to dotted decimal.
+ */
+const isLoopbackIp = (hostname: string) => hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+
+const plainHttpOffLoopback = (uri: string) => {
+  const url = URL.parse(uri);
+  return url?.protocol === 'http:' && !isLoopbackIp(url.hostname);
+};
+
+/**
+ * Production adds RFC 9700 §2.6: codes, and logout tokens, travel only over TLS, except to a
+ * native app listening on the loopback interface of the user's own machine.
+ */
+const productionClientBodySchema = createClientBodySchema.superRefine((body, ctx) => {
+  const callbacks = [
+    ...body.redirectUris.map((uri, i) => ({ path: ['redirectUris', i], uri })),
+    ...body.postLogoutRedirectUris.map((uri, i) => ({ path: ['postLogoutRedirectUris', i], uri })),
+    ...(body.backchannelLogoutUri ? [{ path: ['backchannelLogoutUri'], uri: body.backchannelLogoutUri }] : []),
+  ];
+  for (const { path, uri } of callbacks) {
+    if (plainHttpOffLoopback(uri)) ctx.addIssue({ code: 'custom', path, message: 'must be https in production (plain http only to a loopback IP: 127.0.0.1 or [::1])' });
+  }
+});
 
 export interface ClientRecord {
   clientId: string;
@@ -73,7 +105,17 @@ export function newClientId(): string {
   }
 }
 
-export function createClientService({ db, secrets, audit, now = () => new Date() }: { db: Database; secrets: SecretHasher; audit?: AuditLog; now?: () => Date }) {
+export interface ClientServiceOptions {
+  db: Database;
+  secrets: SecretHasher;
+  audit?: AuditLog;
+  /** Production: redirect, post-logout and back-channel logout URIs must be https, or http to a loopback IP. */
+  requireHttpsRedirects?: boolean;
+  now?: () => Date;
+}
+
+export function createClientService({ db, secrets, audit, requireHttpsRedirects = false, now = () => new Date() }: ClientServiceOptions) {
+  const bodySchema = requireHttpsRedirects ? productionClientBodySchema : createClientBodySchema;
   const toRecord = (row: { id: string; name: string; firstParty: boolean; metadata: unknown; createdAt: Date; secrets: Array<{ hash: string; expiresAt: Date | null }> }): ClientRecord => ({
     clientId: row.id,
     name: row.name,
@@ -87,7 +129,7 @@ export function createClientService({ db, secrets, audit, now = () => new Date()
 
   return {
     async create(input: CreateClientBody): Promise<CreatedClient> {
-      const body = parseInput(createClientBodySchema, input, 'client');
+      const body = parseInput(bodySchema, input, 'client');
       const clientId = newClientId();
       const metadata: Record<string, unknown> = {
         ...body.extra,

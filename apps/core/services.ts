@@ -25,7 +25,7 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
     audit,
     users: createUserService({ db, passwords, audit, lockout: createLockout({ db, policy: config.lockout }) }),
     apis: createApiService({ db }),
-    clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit }),
+    clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
     keys: createKeyService({
       db,
       encryption: createKeyEncryption(secrets.keyEncryptionKey),
