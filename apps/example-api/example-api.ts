@@ -1,70 +1,158 @@
 // A resource server the way a stranger's microservice would be written: it knows Gatehouse only
-// by its issuer URL and imports nothing from this repository's other apps.
+// by its issuer URL and imports nothing from this repository's other apps. The protocol work is
+// oauth4webapi's (a certified library): discovery with its issuer check (RFC 8414 §3.3), and
+// RFC 9068 access tokens with their RFC 9449 DPoP proofs.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
+import * as oauth from 'oauth4webapi';
 
 export interface ExampleApiOptions {
   /** The authorization server's issuer URL; its JWKS is found through discovery. */
   issuer: string;
   /** This API's identifier: tokens must name it in `aud`. */
   audience: string;
+  /**
+   * The URL callers reach this API at (scheme, host, port); DPoP proofs must name it in `htu`.
+   * Defaults to the address it listens on: set it behind a proxy.
+   */
+  publicUrl?: string;
   port?: number;
   host?: string;
   /** The clock tokens are checked against (tests inject one). */
   clock?: () => Date;
+  /** Told why the authorization server's metadata could not be used (the API answers 503 meanwhile). */
+  onError?: (error: unknown) => void;
 }
+
+/** Gatehouse signs with ES256 and RS256; DPoP keys are ES256 or Ed25519 (oidc-provider's default list). */
+const ALGORITHMS = ['ES256', 'RS256', 'Ed25519', 'EdDSA'];
+
+/**
+ * The tolerance Gatehouse itself gives the JWTs it receives (oidc-provider's default): hosts that
+ * keep time with NTP differ by far less, and it is a quarter of the shortest token an API may set.
+ */
+const CLOCK_TOLERANCE_SECONDS = 15;
+
+type Scheme = 'Bearer' | 'DPoP';
 
 interface State {
-  token: JWTPayload & { scope?: string; client_id?: string };
+  scheme: Scheme;
+  token: oauth.JWTAccessTokenClaims;
 }
 
-/** RFC 6750 §3: the challenge says which error, and for insufficient_scope, which scope. */
-function challenge(ctx: Context, status: 401 | 403, error: string, description: string, scope?: string) {
-  const params = [`realm="example-api"`, `error="${error}"`, `error_description="${description}"`, ...(scope ? [`scope="${scope}"`] : [])];
+/** RFC 6750 §3 and RFC 9449 §7.1: the challenge says which error, and for insufficient_scope, which scope. */
+function challenge(ctx: Context, scheme: Scheme, status: 401 | 403, error: string, description: string, scope?: string) {
+  const params = [
+    `realm="example-api"`,
+    `error="${error}"`,
+    `error_description="${description}"`,
+    ...(scope ? [`scope="${scope}"`] : []),
+    ...(scheme === 'DPoP' ? [`algs="${ALGORITHMS.join(' ')}"`] : []),
+  ];
   ctx.status = status;
-  ctx.set('WWW-Authenticate', `Bearer ${params.join(', ')}`);
+  ctx.set('WWW-Authenticate', `${scheme} ${params.join(', ')}`);
   ctx.body = { error, error_description: description };
 }
 
-export function createExampleApi({ issuer, audience, clock = () => new Date() }: ExampleApiOptions): Koa {
-  const issuerUrl = issuer.replace(/\/$/, '');
-  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
-  // jose caches the key set and refetches it (at most every 30 s) when a token names an unknown kid.
-  async function keySet() {
-    if (!jwks) {
-      const discovery = await fetch(`${issuerUrl}/.well-known/openid-configuration`);
-      if (!discovery.ok) throw new Error(`discovery failed with ${discovery.status}`);
-      const { jwks_uri: jwksUri } = (await discovery.json()) as { jwks_uri: string };
-      jwks = createRemoteJWKSet(new URL(jwksUri));
-    }
-    return jwks;
+/** RFC 6750 §2.1 and RFC 9449 §7.1: `Bearer <token>` or `DPoP <token>`; schemes are case-insensitive. */
+function presentedToken(ctx: Context): { scheme: Scheme; token: string } | undefined {
+  const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(ctx.get('authorization'));
+  if (!match) return undefined;
+  return { scheme: match[1].toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2] };
+}
+
+/** Read without verifying, only to word a refusal: the token has already been refused. */
+function boundToKey(token: string): boolean {
+  try {
+    return typeof JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).cnf?.jkt === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** oauth4webapi names the claim that failed in the error's cause; the DPoP proof's claims among them. */
+const proofMismatch: Record<string, string> = {
+  htm: 'the DPoP proof is for another method',
+  htu: 'the DPoP proof is for another URL',
+  ath: 'the DPoP proof is for another access token',
+  iat: 'the DPoP proof is not recent',
+  'cnf.jkt': 'the DPoP proof is signed with another key than the one the access token is bound to',
+};
+
+function describe(error: unknown, { scheme, token }: { scheme: Scheme; token: string }): string {
+  if (error instanceof oauth.OperationProcessingError) {
+    const claim = (error.cause as { claim?: string } | undefined)?.claim;
+    if (error.code === oauth.JWT_TIMESTAMP_CHECK && claim === 'exp') return 'the access token expired';
+    if (error.code === oauth.JWT_CLAIM_COMPARISON && claim === 'aud') return 'the access token is for another audience';
+    if (claim && Object.hasOwn(proofMismatch, claim)) return proofMismatch[claim];
+  }
+  if (scheme === 'Bearer' && boundToKey(token)) return 'the access token is DPoP-bound: present it with the DPoP scheme and a proof';
+  return scheme === 'DPoP' ? 'the access token or its DPoP proof is invalid' : 'the access token is invalid';
+}
+
+export function createExampleApi({ issuer, audience, publicUrl, clock = () => new Date(), onError = () => {} }: ExampleApiOptions & { publicUrl: string }): Koa {
+  const issuerUrl = new URL(issuer);
+  // An http issuer is a development setup; under an https one, nothing is fetched over http.
+  const http = { [oauth.allowInsecureRequests]: issuerUrl.protocol === 'http:' };
+
+  // Fetched once; a failure is retried by the next request. The document's issuer must be the
+  // configured one, or its jwks_uri could name anyone's keys. oauth4webapi refreshes the JWKS
+  // itself (every 5 minutes, and for an unknown kid).
+  let discovered: Promise<oauth.AuthorizationServer> | undefined;
+  const authorizationServer = () =>
+    (discovered ??= oauth
+      .discoveryRequest(issuerUrl, { algorithm: 'oidc', ...http })
+      .then((response) => oauth.processDiscoveryResponse(issuerUrl, response))
+      .catch((error) => {
+        discovered = undefined;
+        throw error;
+      }));
+
+  /** The request as oauth4webapi reads it; its URL is built on publicUrl, never on the Host header a caller chooses. */
+  function fetchRequest(ctx: Context): Request {
+    const headers = new Headers({ authorization: ctx.get('authorization') });
+    if (ctx.get('dpop')) headers.set('dpop', ctx.get('dpop'));
+    return new Request(Object.assign(new URL(publicUrl), { pathname: ctx.path }), { method: ctx.method, headers });
   }
 
   async function authenticate(ctx: Context, next: Next) {
-    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(ctx.get('authorization'));
-    if (!match) {
+    const presented = presentedToken(ctx);
+    if (!presented) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', 'Bearer realm="example-api"');
-      ctx.body = { error: 'invalid_token', error_description: 'a Bearer access token is required' };
+      ctx.body = { error: 'invalid_token', error_description: 'a Bearer or DPoP access token is required' };
+      return;
+    }
+    let as: oauth.AuthorizationServer;
+    try {
+      as = await authorizationServer();
+    } catch (error) {
+      onError(error);
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'the authorization server cannot be trusted or reached' };
       return;
     }
     try {
-      const { payload } = await jwtVerify(match[1], await keySet(), { issuer: issuerUrl, audience, typ: 'at+jwt', algorithms: ['ES256', 'RS256'], currentDate: clock() });
-      (ctx.state as State).token = payload;
+      const token = await oauth.validateJwtAccessToken(as, fetchRequest(ctx), audience, {
+        requireDPoP: presented.scheme === 'DPoP',
+        signingAlgorithms: ALGORITHMS,
+        // oauth4webapi reads Date.now(): an injected clock becomes its skew.
+        [oauth.clockSkew]: Math.round((clock().getTime() - Date.now()) / 1000),
+        [oauth.clockTolerance]: CLOCK_TOLERANCE_SECONDS,
+        ...http,
+      });
+      Object.assign(ctx.state as State, { scheme: presented.scheme, token });
     } catch (error) {
-      const description = error instanceof joseErrors.JWTExpired ? 'the access token expired'
-        : error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud' ? 'the access token is for another audience'
-        : 'the access token is invalid';
-      return challenge(ctx, 401, 'invalid_token', description);
+      const scheme = presented.scheme === 'DPoP' || boundToKey(presented.token) ? 'DPoP' : 'Bearer';
+      return challenge(ctx, scheme, 401, 'invalid_token', describe(error, presented));
     }
     await next();
   }
 
   const requireScope = (scope: string) => async function checkScope(ctx: Context, next: Next) {
-    const granted = String((ctx.state as State).token.scope ?? '').split(' ');
-    if (!granted.includes(scope)) return challenge(ctx, 403, 'insufficient_scope', `this route needs the ${scope} scope`, scope);
+    const { scheme, token } = ctx.state as State;
+    if (!String(token.scope ?? '').split(' ').includes(scope)) return challenge(ctx, scheme, 403, 'insufficient_scope', `this route needs the ${scope} scope`, scope);
     await next();
   };
 
@@ -90,14 +178,17 @@ export function createExampleApi({ issuer, audience, clock = () => new Date() }:
 
 /** Starts the example API; resolves with its URL and a close function. */
 export async function startExampleApi(options: ExampleApiOptions): Promise<{ url: string; server: Server; close(): Promise<void> }> {
-  const server = createServer(createExampleApi(options).callback());
+  const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+  // Attached once the port is known: DPoP proofs name the URL, which includes it.
+  server.on('request', createExampleApi({ ...options, publicUrl: options.publicUrl ?? url }).callback());
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url,
     server,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());

@@ -1,12 +1,20 @@
 import { startExampleApi } from './example-api.ts';
 
-// Configured only by the environment: ISSUER (Gatehouse), AUDIENCE (this API's identifier), PORT.
-const { ISSUER, AUDIENCE, PORT = '4000', HOST = '127.0.0.1' } = process.env;
+// Configured only by the environment: ISSUER (Gatehouse), AUDIENCE (this API's identifier), PORT,
+// HOST, and PUBLIC_URL (the URL callers use, which DPoP proofs name) when behind a proxy.
+const { ISSUER, AUDIENCE, PORT = '4000', HOST = '127.0.0.1', PUBLIC_URL } = process.env;
 if (!ISSUER || !AUDIENCE) {
   process.stderr.write('example-api: set ISSUER and AUDIENCE\n');
   process.exit(78);
 }
-const api = await startExampleApi({ issuer: ISSUER, audience: AUDIENCE, port: Number(PORT), host: HOST });
-process.stdout.write(`example API at ${api.url} (audience ${AUDIENCE}, issuer ${ISSUER})\n`);
+const api = await startExampleApi({
+  issuer: ISSUER,
+  audience: AUDIENCE,
+  port: Number(PORT),
+  host: HOST,
+  publicUrl: PUBLIC_URL,
+  onError: (error) => process.stderr.write(`example-api: cannot use ${ISSUER}'s metadata: ${(error as Error).message}\n`),
+});
+process.stdout.write(`example API at ${PUBLIC_URL ?? api.url} (audience ${AUDIENCE}, issuer ${ISSUER})\n`);
 process.on('SIGTERM', () => void api.close().then(() => process.exit(0)));
 process.on('SIGINT', () => void api.close().then(() => process.exit(0)));

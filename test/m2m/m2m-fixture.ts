@@ -1,3 +1,4 @@
+import { importJWK, SignJWT, type JWTPayload } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import type { CreateClientBody } from '../../apps/core/clients.ts';
@@ -87,3 +88,14 @@ export const decodeJwt = (jwt: string) => ({
   header: JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()),
   payload: JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()),
 });
+
+/**
+ * A JWT shaped like the server's own access tokens (typ at+jwt, its issuer), signed with its
+ * current ES256 key: for refusals that must come from something other than the signature.
+ */
+export async function signedByGatehouse(f: M2mFixture, claims: JWTPayload, header: { typ?: string } = {}): Promise<string> {
+  const jwk = (await f.services.keys.keySet()).signing.find((k) => k.alg === 'ES256')!;
+  return new SignJWT({ iss: f.server.issuer, ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: jwk.kid, ...header })
+    .sign(await importJWK(jwk, 'ES256'));
+}
