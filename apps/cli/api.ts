@@ -13,10 +13,13 @@ const create: Command<Needs> = {
     scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated scopes the API defines, e.g. "orders:read orders:write"' },
     'token-format': { type: 'string', field: 'tokenFormat', value: 'FORMAT', description: `${tokenFormats.join(' or ')} (default jwt, RFC 9068)` },
     ttl: { type: 'string', field: 'ttl', value: 'SECONDS', parse: wholeSeconds, description: 'access-token lifetime (default 3600)' },
+    'resource-server': { type: 'string', field: 'resourceServers', value: 'CLIENT_ID', multiple: true, description: 'a client that is this API\'s service: it may introspect the API\'s tokens and exchange them (repeat for more)' },
   },
   async run({ fields }, { apis }) {
-    const api = await apis.create(fields as Parameters<ApiService['create']>[0]);
-    return { text: `api ${api.identifier} created (${api.tokenFormat} tokens, ${api.ttl} s, scopes: ${api.scopes.join(' ') || '-'})`, json: describeApi(api) };
+    const { resourceServers = [], ...body } = fields as Parameters<ApiService['create']>[0] & { resourceServers?: string[] };
+    const api = await apis.create(body);
+    for (const clientId of resourceServers) await apis.addResourceServer({ clientId, identifier: api.identifier });
+    return { text: `api ${api.identifier} created (${api.tokenFormat} tokens, ${api.ttl} s, scopes: ${api.scopes.join(' ') || '-'})`, json: { ...describeApi(api), resource_servers: resourceServers } };
   },
 };
 
@@ -55,7 +58,16 @@ const allowExchange: Command<Needs> = {
   },
 };
 
+const addResourceServer: Command<Needs> = {
+  summary: 'make a client the API\'s resource server: it may introspect the API\'s tokens and exchange them',
+  options: { client: grantOptions.client, api: grantOptions.api },
+  async run({ fields }, { apis }) {
+    const served = await apis.addResourceServer(fields as Parameters<ApiService['addResourceServer']>[0]);
+    return { text: `client ${served.clientId} is a resource server of ${served.identifier}`, json: { client_id: served.clientId, identifier: served.identifier } };
+  },
+};
+
 export const api: Noun = {
   summary: 'register APIs (resource servers) and say which clients may use them',
-  commands: { create, list, allow, 'allow-exchange': allowExchange },
+  commands: { create, list, allow, 'allow-exchange': allowExchange, 'add-resource-server': addResourceServer },
 };

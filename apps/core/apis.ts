@@ -35,6 +35,11 @@ export const grantBodySchema = z.object({
   scopes: scopeList.optional(),
 });
 
+export const resourceServerBodySchema = z.object({
+  clientId: z.string().min(1),
+  identifier: audience,
+});
+
 /** What `client create --resource ... --scope ...` asks for: checked whole before the client is written. */
 export const clientResourcesSchema = z.object({
   resources: z.array(audience).default([]),
@@ -155,6 +160,33 @@ export function createApiService({ db }: { db: Database }) {
         update: { scopes },
       });
       return { clientId: body.clientId, identifier: api.identifier, scopes };
+    },
+
+    /**
+     * Makes the client (one of) the API's resource server: the service behind the identifier. It
+     * may introspect the API's tokens and use them as token-exchange subjects; a client allowed
+     * to call the API may do neither. A public client (`none`) cannot be one.
+     */
+    async addResourceServer(input: { clientId: string; identifier: string }): Promise<{ clientId: string; identifier: string }> {
+      const { clientId, identifier } = parseInput(resourceServerBodySchema, input, 'api');
+      const api = await requireApi(identifier);
+      const client = await db.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
+      if (!client) throw notFound('client', clientId);
+      if ((client.metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method === 'none') {
+        throw new AppError('api.invalid_input', `clientId: ${clientId} is a public client (none), which cannot authenticate as a resource server`);
+      }
+      await db.resourceServerClient.upsert({
+        where: { apiId_clientId: { apiId: api.id, clientId } },
+        create: { apiId: api.id, clientId },
+        update: {},
+      });
+      return { clientId, identifier: api.identifier };
+    },
+
+    /** The identifiers of the APIs the client is a resource server of. */
+    async servedBy(clientId: string): Promise<string[]> {
+      const rows = await db.resourceServerClient.findMany({ where: { clientId }, include: { api: { select: { identifier: true } } } });
+      return rows.map((row) => row.api.identifier);
     },
 
     /** The exchange policies of a client: target API and the scopes it may carry there (empty policy = all the API's). */

@@ -9,9 +9,13 @@ import { createKeyService } from './keys.ts';
 import { createLockout } from './lockout.ts';
 import { createPasswordHasher } from './passwords.ts';
 import { createUserService } from './users.ts';
+import { createRevocationQueries } from './tokens/revocation-queries.ts';
 
 /** A new key signs only after every cache of the old JWKS has expired and every instance has re-read the keys. */
 export const keyActivationDelay = (config: Config) => config.keys.jwksMaxAge + 2 * config.keys.refreshInterval + 30;
+
+/** The longest an access token can live (an API's ttl is at most a day): how long a grant or subject revocation is kept. */
+export const accessTokenRetention = (config: Config) => Math.max(config.ttl.accessToken, 86_400);
 
 /**
  * The services the server and the CLI share, wired from the configuration. `audit` records
@@ -20,10 +24,19 @@ export const keyActivationDelay = (config: Config) => config.keys.jwksMaxAge + 2
 export function createServices({ config, secrets, db, audit, actor }: { config: Config; secrets: Secrets; db: Database; audit?: AuditLog; actor?: string }) {
   const passwords = createPasswordHasher(config.argon2);
   audit ??= createAuditLog(db, { actor, batchMs: 0 });
+  const revocationQueries = createRevocationQueries(db);
   return {
     passwords,
     audit,
-    users: createUserService({ db, passwords, audit, lockout: createLockout({ db, policy: config.lockout }) }),
+    revocationQueries,
+    users: createUserService({
+      db,
+      passwords,
+      audit,
+      lockout: createLockout({ db, policy: config.lockout }),
+      // Stored tokens go with the account; its JWTs are refused through the revocation list.
+      revokeSubject: (id) => revocationQueries.insert([{ kind: 'subject', value: id, ttlSeconds: accessTokenRetention(config) }]),
+    }),
     apis: createApiService({ db }),
     clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
     keys: createKeyService({

@@ -121,7 +121,14 @@ const isUuid = (id: string) => uuidSchema.safeParse(id).success;
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
-export function createUserService({ db, passwords, audit, lockout = createLockout({ db }) }: { db: Database; passwords: PasswordHasher; audit?: AuditLog; lockout?: Lockout }) {
+export function createUserService({ db, passwords, audit, lockout = createLockout({ db }), revokeSubject = async () => {} }: {
+  db: Database;
+  passwords: PasswordHasher;
+  audit?: AuditLog;
+  lockout?: Lockout;
+  /** Revokes the tokens issued to a user that storage does not hold (JWT access tokens). */
+  revokeSubject?: (userId: string) => Promise<void>;
+}) {
   const record: AuditLog['record'] = (event) => audit?.record(event) ?? Promise.resolve();
   const readUser = createUserReader(db);
   return {
@@ -153,6 +160,7 @@ export function createUserService({ db, passwords, audit, lockout = createLockou
         db.user.update({ where: { id }, data: { disabled: true } }),
         db.oidcPayload.deleteMany({ where: { accountId: id } }),
       ]);
+      await revokeSubject(id);
       await record({ type: 'user.disabled', userId: id });
       return user;
     },

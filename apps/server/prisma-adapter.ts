@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { digest } from '../core/digest.ts';
 import DataLoader from 'dataloader';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { mergedPerTurn, sqlOf, type Database, type Sql } from '../core/database.ts';
@@ -12,7 +12,7 @@ import { requestScope } from '../core/request-context.ts';
  * and restored from the caller's id on read, and an interaction's copy of the session cookie is
  * dropped.
  */
-export const digest = (value: string) => hash('sha256', value, 'base64url');
+export { digest };
 
 /** A row as the driver adapter returns it: JSON as text, timestamps as ISO strings. */
 interface Row {
@@ -132,7 +132,12 @@ function forgetBearer(key?: string) {
 
 const withoutCookie = ({ cookie: _cookie, ...session }: NonNullable<AdapterPayload['session']>) => session;
 
-export function createPrismaAdapter(db: Database, model: string, now: () => number = Date.now): Adapter {
+export interface AdapterHooks {
+  /** Every token issued under the grant is revoked (the grant's JWTs are out of storage's reach). */
+  onGrantRevoked?: (grantId: string) => Promise<void>;
+}
+
+export function createPrismaAdapter(db: Database, model: string, now: () => number = Date.now, { onGrantRevoked }: AdapterHooks = {}): Adapter {
   const sql = sqlOf(db);
   const bearer = bearerModels.includes(model);
   const live = (rows: Row[], id: string | undefined): AdapterPayload | undefined => {
@@ -196,7 +201,7 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
       );
       if (rows.length === 0) {
         const [row] = await sql.rows<{ grant_id: string | null }>('SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2', [model, key]);
-        if (row?.grant_id) await revokeGrant(sql, row.grant_id);
+        if (row?.grant_id) await Promise.all([revokeGrant(sql, row.grant_id), onGrantRevoked?.(row.grant_id)]);
         throw new errors.InvalidGrant(`${model} already consumed`);
       }
     },
@@ -209,7 +214,8 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
 
     async revokeByGrantId(grantId) {
       if (bearer) forgetBearer();
-      await sql.execute(statements.revokeByGrantId, [model, grantId]);
+      // oidc-provider revokes a grant model by model, AccessToken always among them.
+      await Promise.all([sql.execute(statements.revokeByGrantId, [model, grantId]), model === 'AccessToken' && onGrantRevoked?.(grantId)]);
     },
   };
 }

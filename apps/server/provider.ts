@@ -1,6 +1,7 @@
 import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../core/config.ts';
 import { hash } from 'node:crypto';
+import { digest } from '../core/digest.ts';
 import { oidcScopes, type ClientRecord, type ClientService } from '../core/clients.ts';
 import type { Database } from '../core/database.ts';
 import type { KeySet } from '../core/keys.ts';
@@ -12,7 +13,11 @@ import { paths, providerRoutes } from './paths.ts';
 import type { ProviderPages } from './interactions/provider-pages.ts';
 import { createPrismaAdapter } from './prisma-adapter.ts';
 import { resourceServerFeatures, type ResourceLookup } from './resource-servers.ts';
-import { registerTokenExchange, tokenExchangeClaims } from './token-exchange.ts';
+import { registerTokenExchange } from './token-exchange.ts';
+import type { TokenVerifier } from '../core/tokens/token-verifier.ts';
+import type { RevocationList } from '../core/tokens/revocations.ts';
+import { extraTokenClaims } from './provider/token-claims.ts';
+import type { StructuredTokens } from './provider/structured-tokens.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -24,6 +29,12 @@ export interface ProviderDeps {
   users: UserService;
   /** APIs and exchange policies per client (resource-servers.ts). */
   resources: ResourceLookup;
+  /** The one access-token verifier (core/tokens), for token exchange. */
+  verifier: TokenVerifier;
+  /** Revoked tokens, grants and subjects (core/tokens): grant revocations are recorded here. */
+  revocations: RevocationList;
+  /** JWT introspection and revocation through the bearer adapters (provider/structured-tokens.ts). */
+  structured: StructuredTokens;
   /** Gatehouse's logout, logged-out and error pages (interactions/provider-pages.ts). */
   pages?: ProviderPages;
   /** Extra configuration from later capabilities (interactions, resource servers, ...). */
@@ -38,15 +49,16 @@ export const claimsByScope = {
   phone: ['phone_number', 'phone_number_verified'],
 };
 
-export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, pages, extend = (c) => c }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, pages, extend = (c) => c }: ProviderDeps): Provider {
   const clientAdapter = createClientAdapter(clientLookup);
   const findAccount: FindAccount = async (_ctx, sub) => {
     const user = await users.find(sub);
     if (!user || user.disabled) return undefined;
     return { accountId: user.id, claims: () => standardClaims(user) as { sub: string } };
   };
+  const onGrantRevoked = (grantId: string) => revocations.revokeGrant(digest(grantId));
   const base: Configuration = {
-    adapter: (model: string) => (model === 'Client' ? clientAdapter : createPrismaAdapter(db, model)),
+    adapter: (model: string) => (model === 'Client' ? clientAdapter : structured.adapter(model, createPrismaAdapter(db, model, Date.now, { onGrantRevoked }))),
     // keySet.signing lists each algorithm's current key first; oidc-provider signs with the first match.
     jwks: { keys: keySet.signing as never },
     // Secure whenever the issuer is https, even behind a proxy that speaks http to us (pinOriginToIssuer).
@@ -64,7 +76,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     findAccount,
     features: {
       devInteractions: { enabled: config.devInteractions },
-      ...resourceServerFeatures(resources, config.accessTokenSigningAlg),
+      ...resourceServerFeatures(resources, config.accessTokenSigningAlg, revocations),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, ...(pages && { logoutSource: pages.logoutSource, postLogoutSuccessSource: pages.postLogoutSuccessSource }) },
@@ -98,7 +110,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || (client as { first_party?: boolean }).first_party === true),
     // first_party (clients.first_party) lets a client skip the consent page.
     extraClientMetadata: { properties: ['first_party'] },
-    extraTokenClaims: (_ctx, token) => tokenExchangeClaims(token),
+    extraTokenClaims: (_ctx, token) => extraTokenClaims(token),
     renderError: pages?.renderError ?? ((ctx, out) => {
       ctx.type = 'json';
       ctx.body = out;
@@ -120,7 +132,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       if (!ctx.req.complete) ctx.req.resume();
     }
   });
-  registerTokenExchange(provider, { lookup: resources, publishedKeys: keySet.published, accessTokenAlg: config.accessTokenSigningAlg, findAccount });
+  registerTokenExchange(provider, { lookup: resources, verifier, accessTokenAlg: config.accessTokenSigningAlg, findAccount });
 
   reuseClientsOfCachedRecords(provider, clientLookup);
 

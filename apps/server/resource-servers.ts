@@ -1,5 +1,6 @@
 import { errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { ApiService, ClientResource } from '../core/apis.ts';
+import type { RevocationList } from '../core/tokens/revocations.ts';
 import { createTtlCache } from './ttl-cache.ts';
 
 /**
@@ -12,18 +13,23 @@ export interface ResourceLookup {
   forClient(clientId: string): Promise<ClientResource[]>;
   /** The APIs a client may exchange subject tokens towards (RFC 8693 policies). */
   exchangeTargets(clientId: string): Promise<ClientResource[]>;
+  /** The identifiers of the APIs a client is the resource server of (api add-resource-server). */
+  servedBy(clientId: string): Promise<string[]>;
   clear(): void;
 }
 
 export function createResourceLookup(apis: ApiService, ttlSeconds: number, now = Date.now): ResourceLookup {
   const resources = createTtlCache((id) => apis.resourcesForClient(id), ttlSeconds, now);
   const targets = createTtlCache((id) => apis.exchangeTargets(id), ttlSeconds, now);
+  const served = createTtlCache((id) => apis.servedBy(id), ttlSeconds, now);
   return {
     forClient: (clientId) => resources.get(clientId),
     exchangeTargets: (clientId) => targets.get(clientId),
+    servedBy: (clientId) => served.get(clientId),
     clear() {
       resources.clear();
       targets.clear();
+      served.clear();
     },
   };
 }
@@ -31,18 +37,20 @@ export function createResourceLookup(apis: ApiService, ttlSeconds: number, now =
 const requestedScopes = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
 const audiences = (aud: unknown): string[] => (Array.isArray(aud) ? aud : typeof aud === 'string' ? [aud] : []);
 
-/** Whether the client is allowed for (and so acts as a resource server of) an audience of the token. */
-async function servesAudienceOf(lookup: ResourceLookup, clientId: string, aud: unknown): Promise<boolean> {
-  const own = await lookup.forClient(clientId);
-  return audiences(aud).some((a) => own.some((r) => r.identifier === a));
+/** Whether the client is the resource server of an audience of the token. */
+export async function servesAudienceOf(lookup: ResourceLookup, clientId: string, aud: unknown): Promise<boolean> {
+  const served = await lookup.servedBy(clientId);
+  return audiences(aud).some((a) => served.includes(a));
 }
 
 /**
- * RFC 8707 resource indicators backed by the `apis` and `client_apis` tables, and the matching
- * introspection and revocation policies: a token is shown to, and revocable by, the client that
- * holds it and the clients allowed for its audience API; to everyone else it is `active: false`.
+ * RFC 8707 resource indicators backed by the `apis` and `client_apis` tables, and who may see and
+ * revoke a token. Introspection (RFC 7662 §2.1): the client holding the token, and the API's own
+ * resource servers (`resource_server_clients`), never merely a client allowed to call the API;
+ * a revoked grant or subject (revocation list) is inactive to everyone. Revocation (RFC 7009
+ * §2.1): only the client the token was issued to.
  */
-export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: 'ES256' | 'RS256') {
+export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: 'ES256' | 'RS256', revocations: Pick<RevocationList, 'isRevoked'>) {
   return {
     resourceIndicators: {
       enabled: true as const,
@@ -74,14 +82,16 @@ export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: '
     introspection: {
       enabled: true as const,
       async allowedPolicy(_ctx, client, token) {
-        return token.clientId === client.clientId || servesAudienceOf(lookup, client.clientId, (token as { aud?: unknown }).aud);
+        const { extra, accountId, iat, aud } = token as { extra?: { gid?: string }; accountId?: string; iat?: number; aud?: unknown };
+        if (revocations.isRevoked({ gid: extra?.gid, sub: accountId, iat })) return false;
+        // oidc-provider's own guard: a public client sees no one else's tokens.
+        if (token.clientId === client.clientId) return true;
+        return client.clientAuthMethod !== 'none' && servesAudienceOf(lookup, client.clientId, aud);
       },
     },
     revocation: {
       enabled: true as const,
-      async allowedPolicy(_ctx, client, token) {
-        return token.clientId === client.clientId || servesAudienceOf(lookup, client.clientId, (token as { aud?: unknown }).aud);
-      },
+      allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
     },
   } satisfies NonNullable<Configuration['features']>;
 }

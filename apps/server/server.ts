@@ -7,7 +7,11 @@ import type { Logger } from '../core/logger.ts';
 import { createAuditLog } from '../core/audit.ts';
 import { databasePool } from '../core/database.ts';
 import { requestScope } from '../core/request-context.ts';
-import { createServices } from '../core/services.ts';
+import { accessTokenRetention, createServices } from '../core/services.ts';
+import { createRevocationList } from '../core/tokens/revocations.ts';
+import { createTokenVerifier, type PublishedKeys } from '../core/tokens/token-verifier.ts';
+import { createStructuredTokens } from './provider/structured-tokens.ts';
+import { findStoredAccessToken } from './provider/stored-tokens.ts';
 import { recordProviderEvents } from './audit-events.ts';
 import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.ts';
 import { createRateLimits } from './middleware/rate-limit.ts';
@@ -61,13 +65,29 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     onEvent: countAuditEvents(metrics),
     onError: (err) => log.error({ err }, 'audit write failed'),
   });
-  const { users, clients, keys, apis } = createServices({ config, secrets, db, audit });
+  const { users, clients, keys, apis, revocationQueries } = createServices({ config, secrets, db, audit });
   const clientLookup = createClientLookup(clients, config.clientCacheTtl);
   const resources = createResourceLookup(apis, config.clientCacheTtl);
 
   const views = createViews();
   const pages = createProviderPages(views);
   const csrf = createCsrf(secrets.cookieKeys[0]);
+
+  const revocations = createRevocationList({
+    queries: revocationQueries,
+    refreshSeconds: config.revocationRefreshInterval,
+    retainSeconds: () => accessTokenRetention(config),
+    onError: (err) => log.warn({ err }, 'revocation list refresh failed'),
+  });
+  await revocations.refresh();
+  let publishedKeys: PublishedKeys = { version: '', keys: [] };
+  const verifier = createTokenVerifier({
+    issuer: config.issuer,
+    publishedKeys: () => publishedKeys,
+    revocations,
+    findOpaque: (value) => findStoredAccessToken(host.provider, value),
+  });
+  const structured = createStructuredTokens({ verifier, revocations });
 
   const created = await keys.ensureKeys();
   if (created.length) log.info({ kids: created }, 'created signing keys');
@@ -93,9 +113,11 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     refreshIntervalSeconds: config.keys.refreshInterval,
     onError: (err) => log.warn({ err }, 'key refresh failed'),
     build(keySet) {
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, pages });
+      publishedKeys = { version: keySet.version, keys: keySet.published };
+      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, pages });
       for (const step of providerEdge) provider.use(step);
       provider.use(refuseControlCharacters(pages.renderError));
+      provider.use(structured.substituteJwt);
       provider.use(allowProviderFormTargets);
       provider.use(answerDatabaseOutagesWith503(provider));
       answerUnauthorizedClientPerRfc6749(provider);
@@ -122,8 +144,8 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   });
 
   const sweeper = setInterval(() => {
-    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays)])
-      .then(([artifacts, retiredKeys, auditEvents]) => (artifacts || retiredKeys || auditEvents) && log.debug({ artifacts, retiredKeys, auditEvents }, 'swept expired rows'))
+    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays), revocationQueries.sweep()])
+      .then(([artifacts, retiredKeys, auditEvents, revocations]) => (artifacts || retiredKeys || auditEvents || revocations) && log.debug({ artifacts, retiredKeys, auditEvents, revocations }, 'swept expired rows'))
       .catch((err) => log.warn({ err }, 'sweep failed'));
   }, config.sweepInterval * 1000).unref();
 
@@ -134,6 +156,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     async close() {
       clearInterval(sweeper);
       host.stop();
+      revocations.stop();
       await rateLimits?.close();
       metricsServer?.close();
       await new Promise<void>((resolve) => {

@@ -1,19 +1,12 @@
-import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import Provider, { errors, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientResource } from '../core/apis.ts';
+import type { TokenVerifier, VerifiedToken } from '../core/tokens/token-verifier.ts';
+import { inheritClaims } from './provider/token-claims.ts';
 import type { ResourceLookup } from './resource-servers.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const parameters = ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'resource', 'audience', 'scope'];
-
-interface Subject {
-  sub: string;
-  aud: string[];
-  scopes: string[];
-  exp: number;
-  act?: Record<string, unknown>;
-}
 
 type Ctx = KoaContextWithOIDC;
 type Oidc = Ctx['oidc'] & {
@@ -21,14 +14,6 @@ type Oidc = Ctx['oidc'] & {
   client: NonNullable<Ctx['oidc']['client']>;
 };
 
-/** The `act` claim of each exchanged token, read back by `extraTokenClaims` when the token is saved. */
-const actOf = new WeakMap<object, Record<string, unknown>>();
-export const tokenExchangeClaims = (token: object) => {
-  const act = actOf.get(token);
-  return act ? { act } : undefined;
-};
-
-const audiences = (aud: unknown): string[] => (Array.isArray(aud) ? aud : typeof aud === 'string' ? [aud] : []);
 const splitScope = (scope: unknown) => (typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
 const badSubject = () => new errors.InvalidGrant('subject_token is invalid, expired or revoked');
 
@@ -40,10 +25,8 @@ const badSubject = () => new errors.InvalidGrant('subject_token is invalid, expi
  */
 export function registerTokenExchange(
   provider: Provider,
-  { lookup, publishedKeys, accessTokenAlg, findAccount }: { lookup: ResourceLookup; publishedKeys: JWK[]; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount },
+  { lookup, verifier, accessTokenAlg, findAccount }: { lookup: ResourceLookup; verifier: TokenVerifier; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount },
 ) {
-  const jwks = createLocalJWKSet({ keys: publishedKeys });
-
   function checkRequest({ params }: Oidc) {
     if (!params.subject_token) throw new errors.InvalidRequest('missing required parameter \'subject_token\'');
     if (params.subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token_type must be urn:ietf:params:oauth:token-type:access_token');
@@ -60,37 +43,29 @@ export function registerTokenExchange(
     return target;
   }
 
-  async function readSubject(value: string): Promise<Subject> {
-    if (value.split('.').length === 3) {
-      try {
-        const { payload } = await jwtVerify(value, jwks, { issuer: provider.issuer, typ: 'at+jwt', requiredClaims: ['sub', 'exp'] });
-        return { sub: String(payload.sub), aud: audiences(payload.aud), scopes: splitScope(payload.scope), exp: payload.exp!, act: payload.act as Subject['act'] };
-      } catch {
-        throw badSubject();
-      }
-    }
-    const token = (await provider.AccessToken.find(value)) ?? (await provider.ClientCredentials.find(value));
-    if (!token || token.isExpired) throw badSubject();
-    if ('grantId' in token && token.grantId && !(await provider.Grant.find(token.grantId, {}))) throw badSubject();
-    const accountId = 'accountId' in token ? token.accountId : undefined;
-    const extra = (token as { extra?: { act?: Subject['act'] } }).extra;
-    return { sub: accountId ?? token.clientId!, aud: audiences(token.aud), scopes: splitScope(token.scope), exp: token.exp!, act: extra?.act };
+  /** The subject token, verified as every Gatehouse token is (signature or storage, expiry, revocation list). */
+  async function readSubject(value: string): Promise<VerifiedToken> {
+    const verified = await verifier.verify(value);
+    if (!verified.ok) throw badSubject();
+    // The exchanged token would be a bearer token its holder could use without the subject's key.
+    if (verified.token.jkt || verified.token.x5t) throw new errors.InvalidGrant('a sender-constrained (DPoP or mTLS) subject_token cannot be exchanged');
+    return verified.token;
   }
 
-  async function checkAudience({ client }: Oidc, subject: Subject) {
-    if (subject.aud.includes(client.clientId)) return;
-    const own = await lookup.forClient(client.clientId);
-    if (!subject.aud.some((a) => own.some((r) => r.identifier === a))) {
-      throw new errors.InvalidGrant('subject_token was not issued to this client or to an API it serves');
+  /** The subject token was issued to this client, or for an API this client is the resource server of. */
+  async function checkAudience({ client }: Oidc, subject: VerifiedToken) {
+    if (subject.audience.includes(client.clientId)) return;
+    const served = await lookup.servedBy(client.clientId);
+    if (!subject.audience.some((a) => served.includes(a))) {
+      throw new errors.InvalidGrant('subject_token was not issued to this client or to an API it is the resource server of');
     }
   }
 
-  async function checkAccount(ctx: Ctx, subject: Subject) {
-    // A disabled user's JWTs stay valid until they expire; what they can still be exchanged for does not.
-    if (!(await findAccount(ctx, subject.sub))) throw new errors.InvalidGrant('subject_token does not represent an active user');
+  async function checkAccount(ctx: Ctx, subject: VerifiedToken) {
+    if (!subject.userId || !(await findAccount(ctx, subject.userId))) throw new errors.InvalidGrant('subject_token does not represent an active user');
   }
 
-  function narrowScope({ params }: Oidc, subject: Subject, target: ClientResource): string[] {
+  function narrowScope({ params }: Oidc, subject: VerifiedToken, target: ClientResource): string[] {
     const grantable = subject.scopes.filter((s) => target.scopes.includes(s));
     const requested = splitScope(params.scope);
     const missing = requested.find((s) => !grantable.includes(s));
@@ -112,7 +87,7 @@ export function registerTokenExchange(
     // The new token never outlives the one it was exchanged for.
     const expiresIn = Math.max(1, Math.min(target.ttl, subject.exp - Math.floor(Date.now() / 1000)));
     const token = new provider.AccessToken({
-      accountId: subject.sub,
+      accountId: subject.userId,
       client: oidc.client,
       gty: TOKEN_EXCHANGE,
       scope: scopes.join(' '),
@@ -125,7 +100,8 @@ export function registerTokenExchange(
         jwt: { sign: { alg: accessTokenAlg } },
       }),
     } as never);
-    actOf.set(token, { sub: oidc.client.clientId, ...(subject.act && { act: subject.act }) });
+    // It dies with the subject's grant (gid), whatever its format: the revocation list refuses it.
+    inheritClaims(token, { act: { sub: oidc.client.clientId, ...(subject.act && { act: subject.act }) }, gid: subject.gid });
     const value = await token.save();
 
     ctx.body = {

@@ -30,7 +30,7 @@ afterAll(async () => {
 describe('gatehouse api create and list', () => {
   it('registers a JWT API with its scopes and lifetime', async () => {
     const created = await cli.json('api', 'create', '--identifier', ORDERS, '--scopes', 'orders:read orders:write', '--ttl', '600');
-    expect(created).toEqual({ identifier: ORDERS, name: null, scopes: ['orders:read', 'orders:write'], token_format: 'jwt', ttl: 600, created_at: expect.any(String) });
+    expect(created).toEqual({ identifier: ORDERS, name: null, scopes: ['orders:read', 'orders:write'], token_format: 'jwt', ttl: 600, created_at: expect.any(String), resource_servers: [] });
     expect(await f.database.db.api.findUniqueOrThrow({ where: { identifier: ORDERS } })).toMatchObject({ scopes: ['orders:read', 'orders:write'], tokenFormat: 'jwt', ttl: 600 });
   });
 
@@ -122,5 +122,26 @@ describe('gatehouse api allow and allow-exchange', () => {
   it('answers an unknown API or client with exit 1, like other lookups by id', async () => {
     expect(await cli.run('api', 'allow-exchange', '--client', service.clientId, '--api', 'https://unknown.example.test')).toEqual({ code: 1, stdout: '', stderr: 'gatehouse: no API with identifier https://unknown.example.test\n' });
     expect(await cli.run('api', 'allow', '--client', 'nobody', '--api', ORDERS)).toEqual({ code: 1, stdout: '', stderr: 'gatehouse: no client with id nobody\n' });
+  });
+});
+
+describe('gatehouse api add-resource-server', () => {
+  it('makes a client the API\'s resource server, which may then introspect the API\'s tokens', async () => {
+    const caller = await f.serviceClient({ resources: [{ identifier: LEDGER }] });
+    const ledger = await f.serviceClient();
+    expect(await cli.run('api', 'add-resource-server', '--client', ledger.clientId, '--api', LEDGER)).toEqual({ code: 0, stdout: `client ${ledger.clientId} is a resource server of ${LEDGER}\n`, stderr: '' });
+    const issued = await clientCredentials(f, caller, { resource: LEDGER });
+    if (!issued.ok) throw new Error(issued.error);
+    const response = await fetch(`${f.server.issuer}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${ledger.clientId}:${ledger.clientSecret}`).toString('base64')}` },
+      body: new URLSearchParams({ token: issued.token.access_token }),
+    });
+    expect(await response.json()).toMatchObject({ active: true, client_id: caller.clientId });
+  });
+
+  it('refuses a public client with exit 2: it cannot authenticate as a resource server', async () => {
+    const { clientId } = await f.services.clients.create({ name: 'spa', grantTypes: ['authorization_code'], authMethod: 'none', redirectUris: ['http://127.0.0.1:9/cb'] });
+    expect(await cli.run('api', 'add-resource-server', '--client', clientId, '--api', LEDGER)).toEqual({ code: 2, stdout: '', stderr: `gatehouse: --client: ${clientId} is a public client (none), which cannot authenticate as a resource server\n` });
   });
 });

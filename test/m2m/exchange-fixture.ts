@@ -18,14 +18,18 @@ export interface ExchangeFixture extends M2mFixture {
   userId: string;
   /** The service behind GATEWAY and LEDGER, which may exchange tokens for ORDERS (orders:read, orders:admin). */
   gateway: Secret;
+  /** The user's app, which holds the user's tokens (public here only for revoking them as their holder). */
+  app: Secret;
   /** Signs a user in through the login and consent pages and returns the app's access token for `resource`. */
   userToken(resource: string, email?: string): Promise<string>;
+  /** The same, with the whole token response (a refresh token with offline_access). */
+  userTokens(resource: string, options?: { email?: string; scope?: string; dpop?: boolean }): Promise<client.TokenEndpointResponse>;
   createUser(email: string): Promise<{ id: string }>;
 }
 
 /**
  * A user's app gets tokens for GATEWAY or LEDGER with orders:read orders:write; the gateway
- * service, allowed for both, may exchange them for ORDERS tokens.
+ * service, the resource server of both, may exchange them for ORDERS tokens.
  */
 export async function startExchange(): Promise<ExchangeFixture> {
   const f = await startM2m();
@@ -38,25 +42,30 @@ export async function startExchange(): Promise<ExchangeFixture> {
   const app = await sso.createClient();
   for (const identifier of [GATEWAY, LEDGER, BILLING]) await f.services.apis.grantClient({ clientId: app.clientId, identifier });
 
-  const gateway = await f.serviceClient({ resources: [{ identifier: GATEWAY }, { identifier: LEDGER }], grantTypes: [TOKEN_EXCHANGE] });
+  // The gateway is the service behind GATEWAY and LEDGER: their resource server.
+  const gateway = await f.serviceClient({ grantTypes: [TOKEN_EXCHANGE] });
+  for (const identifier of [GATEWAY, LEDGER]) await f.services.apis.addResourceServer({ clientId: gateway.clientId, identifier });
   await f.services.apis.allowExchange({ clientId: gateway.clientId, identifier: ORDERS, scopes: ['orders:read', 'orders:admin'] });
+
+  async function userTokens(resource: string, { email = 'ada@example.com', scope = 'openid orders:read orders:write', dpop = false }: { email?: string; scope?: string; dpop?: boolean } = {}) {
+    const request = await authorizationRequest(app.config, app.redirectUri, { scope, resource, ...(scope.includes('offline_access') && { prompt: 'consent' }) });
+    const { callback } = await signIn(createCookieJar(), request.url, { email, password: PASSWORD, consent: 'allow' });
+    if (!callback) throw new Error('sign-in did not reach the callback');
+    return client.authorizationCodeGrant(app.config, new URL(callback), {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+      idTokenExpected: true,
+    }, undefined, dpop ? { DPoP: client.getDPoPHandle(app.config, await client.randomDPoPKeyPair()) } : undefined);
+  }
 
   return {
     ...f,
     userId,
     gateway,
+    app: { clientId: app.clientId, clientSecret: app.clientSecret! },
     createUser: (email) => sso.createUser(email),
-    async userToken(resource, email = 'ada@example.com') {
-      const request = await authorizationRequest(app.config, app.redirectUri, { scope: 'openid orders:read orders:write', resource });
-      const { callback } = await signIn(createCookieJar(), request.url, { email, password: PASSWORD, consent: 'allow' });
-      if (!callback) throw new Error('sign-in did not reach the callback');
-      const tokens = await client.authorizationCodeGrant(app.config, new URL(callback), {
-        pkceCodeVerifier: request.verifier,
-        expectedState: request.state,
-        expectedNonce: request.nonce,
-        idTokenExpected: true,
-      });
-      return tokens.access_token;
-    },
+    userToken: async (resource, email) => (await userTokens(resource, { email })).access_token,
+    userTokens,
   };
 }

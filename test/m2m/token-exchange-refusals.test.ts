@@ -1,6 +1,6 @@
-import { generateKeyPair, importJWK, SignJWT } from 'jose';
+import { generateKeyPair, SignJWT } from 'jose';
 import { BILLING, GATEWAY, LEDGER, ORDERS, startExchange, type ExchangeFixture } from './exchange-fixture.ts';
-import { ACCESS_TOKEN_TYPE, basic, clientCredentials, postForm, TOKEN_EXCHANGE, tokenExchange } from './m2m-fixture.ts';
+import { ACCESS_TOKEN_TYPE, basic, clientCredentials, postForm, signedByGatehouse, TOKEN_EXCHANGE, tokenExchange } from './m2m-fixture.ts';
 
 let f: ExchangeFixture;
 let userToken: string;
@@ -10,13 +10,8 @@ const exchange = (params: Record<string, string>, as = f.gateway) =>
 const refusal = (status: number, error: string) => ({ ok: false, status, error });
 
 /** An access token for GATEWAY like the server's own, signed with its current ES256 key. */
-async function signedByGatehouse(claims: Record<string, unknown>, lifetime: { iat: number; exp: number }) {
-  const jwk = (await f.services.keys.keySet()).signing.find((k) => k.alg === 'ES256')!;
-  return new SignJWT({ scope: 'orders:read orders:write', client_id: 'app', ...claims })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: jwk.kid })
-    .setIssuer(f.server.issuer).setAudience(GATEWAY).setSubject(f.userId).setJti('forged')
-    .setIssuedAt(lifetime.iat).setExpirationTime(lifetime.exp).sign(await importJWK(jwk, 'ES256'));
-}
+const gatewayToken = (lifetime: { iat: number; exp: number }) =>
+  signedByGatehouse(f, { scope: 'orders:read orders:write', client_id: 'app', aud: GATEWAY, sub: f.userId, jti: 'forged', ...lifetime });
 
 beforeAll(async () => {
   f = await startExchange();
@@ -56,12 +51,12 @@ describe('POST /token token-exchange: who may exchange towards what', () => {
 describe('POST /token token-exchange: the subject token', () => {
   it('answers an expired subject token (signed by Gatehouse\'s own key) with invalid_grant', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expect(await exchange({ subject_token: await signedByGatehouse({}, { iat: now - 120, exp: now - 60 }) })).toMatchObject(refusal(400, 'invalid_grant'));
+    expect(await exchange({ subject_token: await gatewayToken({ iat: now - 120, exp: now - 60 }) })).toMatchObject(refusal(400, 'invalid_grant'));
   });
 
   it('accepts the same token unexpired, so only the expiry made the difference', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expect(await exchange({ subject_token: await signedByGatehouse({}, { iat: now, exp: now + 60 }) })).toMatchObject({ ok: true });
+    expect(await exchange({ subject_token: await gatewayToken({ iat: now, exp: now + 60 }) })).toMatchObject({ ok: true });
   });
 
   it('answers a tampered subject token (scope widened, signature kept) with invalid_grant', async () => {
@@ -81,7 +76,7 @@ describe('POST /token token-exchange: the subject token', () => {
   it('answers a revoked opaque subject token with invalid_grant', async () => {
     const opaque = await f.userToken(LEDGER);
     expect((await exchange({ subject_token: opaque })).ok).toBe(true);
-    const revoked = await postForm(`${f.server.issuer}/token/revocation`, new URLSearchParams({ token: opaque }), { authorization: basic(f.gateway.clientId, f.gateway.clientSecret) });
+    const revoked = await postForm(`${f.server.issuer}/token/revocation`, new URLSearchParams({ token: opaque }), { authorization: basic(f.app.clientId, f.app.clientSecret) });
     expect(revoked.status).toBe(200);
     expect(await exchange({ subject_token: opaque })).toMatchObject(refusal(400, 'invalid_grant'));
   });

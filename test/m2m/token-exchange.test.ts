@@ -94,7 +94,8 @@ describe('POST /token urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693)
   it('nests act when the orders service exchanges its delegated token again, so the whole chain is named', async () => {
     const INVENTORY = 'https://inventory.example.test';
     await f.services.apis.create({ identifier: INVENTORY, scopes: 'orders:read' });
-    const orders = await f.serviceClient({ resources: [{ identifier: ORDERS }], grantTypes: [TOKEN_EXCHANGE] });
+    const orders = await f.serviceClient({ grantTypes: [TOKEN_EXCHANGE] });
+    await f.services.apis.addResourceServer({ clientId: orders.clientId, identifier: ORDERS });
     await f.services.apis.allowExchange({ clientId: orders.clientId, identifier: INVENTORY });
 
     const delegated = await exchanged(await f.userToken(GATEWAY));
