@@ -8,7 +8,9 @@ import type pg from 'pg';
  */
 export function createMetrics(options: { pool?: pg.Pool } = {}) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  // Unprefixed, as every Prometheus client names them (process_cpu_seconds_total,
+  // nodejs_eventloop_lag_seconds): standard dashboards and alert rules query these names.
+  collectDefaultMetrics({ register: registry });
 
   const requests = new Counter({
     name: 'gatehouse_http_requests_total',

@@ -125,7 +125,7 @@ describe('a full session of codes, tokens and a password', () => {
     expect(sample(samples, 'gatehouse_http_requests_total', { method: 'POST', route: '/token', status: '200' })).toBeGreaterThanOrEqual(3);
     expect(sample(samples, 'gatehouse_http_request_duration_seconds_count', { route: '/token' })).toBeGreaterThanOrEqual(4);
     expect(samples.has('gatehouse_db_pool_connections{state="total"}')).toBe(true);
-    expect(samples.has('gatehouse_process_cpu_user_seconds_total')).toBe(true);
+    expect(samples.has('process_cpu_user_seconds_total')).toBe(true);
 
     const before = sample(samples, 'gatehouse_http_requests_total', { route: '/healthz' });
     await fetch(`${server.url}/healthz`);
@@ -176,7 +176,7 @@ describe('METRICS_PORT', () => {
       expect((await fetch(`${separate.url}/metrics`)).status).toBe(404);
       const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       expect(scraped.status).toBe(200);
-      expect(parseMetrics(await scraped.text()).has('gatehouse_process_cpu_user_seconds_total')).toBe(true);
+      expect(parseMetrics(await scraped.text()).has('process_cpu_user_seconds_total')).toBe(true);
     } finally {
       await separate.close();
     }

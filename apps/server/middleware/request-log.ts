@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../core/logger.ts';
 import { requestScope, type RequestScope } from '../../core/request-context.ts';
-import { isProviderPath } from '../paths.ts';
+import { paths } from '../paths.ts';
 
 const saneRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -12,12 +12,27 @@ const scopes = new WeakMap<IncomingMessage, RequestScope>();
 /** The scope of the request a Node request object belongs to (oidc-provider's ctx shares it). */
 export const scopeOf = (req: IncomingMessage) => scopes.get(req);
 
-/** A bounded route label for metrics: the router's template, a provider path, or `unmatched`. */
+// Every label set a metric sees lives until the process ends, so labels are never request data:
+// a path an attacker chooses would add series (and memory) with every request.
+const fixedPaths = new Set(Object.values(paths).filter((p): p is Extract<typeof p, string> => typeof p === 'string' && !p.includes(':')) as string[]);
+// Node's parser accepts some thirty methods; the rare ones are counted together.
+const countedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const maxLoggedPath = 512;
+
+/**
+ * A route label: the template of the route that matched (ours or oidc-provider's, both set
+ * `_matchedRoute`), a fixed path of paths.ts that none matched (GET /token), else `unmatched`.
+ */
 function routeOf(ctx: Context): string {
   const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
   if (typeof matched === 'string') return matched;
-  return isProviderPath(ctx.path) ? ctx.path : 'unmatched';
+  return fixedPaths.has(ctx.path) ? ctx.path : 'unmatched';
 }
+
+const methodLabel = (method: string) => (countedMethods.has(method) ? method : 'OTHER');
+
+/** Node accepts request lines up to its header limit (16 KiB); one request writes a bounded line. */
+const loggedPath = (path: string) => (path.length > maxLoggedPath ? `${path.slice(0, maxLoggedPath)}…[${path.length - maxLoggedPath} more characters]` : path);
 
 /** A sane incoming X-Request-Id is kept, so a trace crosses the proxy; anything else is replaced. */
 export const requestIdFrom = (incoming: string | undefined) => (incoming && saneRequestId.test(incoming) ? incoming : randomUUID());
@@ -42,9 +57,9 @@ export interface RequestRecord {
  * request's scope, whose id the logger adds.
  */
 export function recordRequest(log: Logger, observer: RequestObserver | undefined, { method, route, path, status, seconds, clientId, ip }: RequestRecord) {
-  observer?.observeRequest({ method, route, status }, seconds);
+  observer?.observeRequest({ method: methodLabel(method), route, status }, seconds);
   // Built only when written: with LOG_LEVEL above info, the line costs nothing.
-  if (log.isLevelEnabled('info')) log.info({ method, route, path, status, durationMs: Math.round(seconds * 10_000) / 10, client_id: clientId, ip }, 'request');
+  if (log.isLevelEnabled('info')) log.info({ method, route, path: loggedPath(path), status, durationMs: Math.round(seconds * 10_000) / 10, client_id: clientId, ip }, 'request');
 }
 
 /**
