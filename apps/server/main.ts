@@ -35,7 +35,8 @@ export async function main(): Promise<void> {
   if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s development login pages are served');
 
   const server = await startServer({ config, secrets: runtime.secrets, db: runtime.db, log });
-  const database = runtime.embedded ? `embedded PostgreSQL, data in ${config.dataDir}/pg` : 'PostgreSQL at DATABASE_URL';
+  const database = runtime.embedded ? `embedded PostgreSQL, data in ${runtime.embedded.clusterDir}` : 'PostgreSQL at DATABASE_URL';
+  if (runtime.embedded?.notes.length) log.warn({ notes: runtime.embedded.notes }, 'embedded PostgreSQL runs outside the checkout');
   log.info({ issuer: config.issuer, listen: server.url, database, startupMs: Math.round(performance.now() - startedAt) }, 'gatehouse started');
   if ((process.stdout.isTTY || process.env.npm_lifecycle_event === 'start') && !process.env.GATEHOUSE_WORKER) {
     process.stdout.write(
@@ -44,7 +45,7 @@ export async function main(): Promise<void> {
         `  Gatehouse is running at ${config.issuer}`,
         `  Discovery:  ${config.issuer}/.well-known/openid-configuration`,
         `  Data:       ${database}`,
-        '  Next:       npx gatehouse user create --email you@example.com --password \'...\'',
+        '  Next:       npx gatehouse user create --email you@example.com   (asks for a password)',
         '',
       ].join('\n') + '\n',
     );

