@@ -111,6 +111,11 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     // first_party (clients.first_party) lets a client skip the consent page.
     extraClientMetadata: { properties: ['first_party'] },
     extraTokenClaims: (_ctx, token) => extraTokenClaims(token),
+    // oidc-provider's own dispatcher refuses loopback and private addresses (#fetch), and with it
+    // every logout token for a relying party on the operator's own network. Each URL it fetches
+    // here is metadata of a client an operator registered (backchannel_logout_uri, jwks_uri):
+    // there is no dynamic registration and no client ID metadata document to aim it elsewhere.
+    fetch: (url, { dispatcher: _, ...init }: RequestInit & { dispatcher?: unknown } = {}) => fetch(url, init),
     renderError: pages?.renderError ?? ((ctx, out) => {
       ctx.type = 'json';
       ctx.body = out;

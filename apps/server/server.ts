@@ -125,6 +125,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
       metadataOf.set(provider, metadata);
       provider.use(metadata.middleware);
       provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));
+      provider.on('backchannel.error', (_ctx, err, client) => log.warn({ err, client_id: client.clientId, uri: client.backchannelLogoutUri }, 'back-channel logout failed'));
       recordProviderEvents(provider, { audit, metrics });
       return provider;
     },

@@ -15,7 +15,7 @@ const page = (title: string, body: string) =>
   `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1>${body}</body></html>`;
 
 /** A tiny web application that signs its users in with Gatehouse, as a stranger's app would. */
-export async function startRelyingParty(name: string, issuer: string): Promise<RelyingParty> {
+export async function startRelyingParty(name: string, issuer: string, { params = {} }: { params?: Record<string, string> } = {}): Promise<RelyingParty> {
   let config: client.Configuration | undefined;
   const pending = new Map<string, { verifier: string; nonce: string }>();
   let idToken: string | undefined;
@@ -35,7 +35,7 @@ export async function startRelyingParty(name: string, issuer: string): Promise<R
         pending.set(state, { verifier, nonce });
         const to = client.buildAuthorizationUrl(config!, {
           redirect_uri: `${base}/callback`, scope: 'openid profile email', state, nonce,
-          code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
         });
         return send(302, '', { location: to.href });
       }
