@@ -88,6 +88,11 @@ const envSchema = z.object({
   AUDIT_RETENTION_DAYS: count(90),
   /** Serve /metrics on this separate port instead of the public one (recommended in production). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * A bearer token /metrics on the public port requires. In production without METRICS_PORT,
+   * /metrics is served on the public port only to a caller presenting it (it lists client ids).
+   */
+  METRICS_TOKEN: optionalSecret(32),
   /** node:cluster worker processes per instance (apps/server/cluster.ts). */
   WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   SHUTDOWN_TIMEOUT: seconds(10),
@@ -139,6 +144,8 @@ export interface Config {
   lockout: { threshold: number; waitSeconds: number; waitIncrementSeconds: number; maxWaitSeconds: number; resetAfterSeconds: number };
   auditRetentionDays: number;
   metricsPort?: number;
+  /** Who may read /metrics on the public port: anyone, a bearer of this token, or nobody. */
+  publicMetrics: { token: string } | 'open' | 'off';
   shutdownTimeout: number;
   workers: number;
   logLevel: Env['LOG_LEVEL'];
@@ -199,6 +206,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     },
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     metricsPort: e.METRICS_PORT,
+    publicMetrics: e.METRICS_PORT !== undefined ? 'off' : e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : e.NODE_ENV === 'production' ? 'off' : 'open',
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     workers: e.WEB_CONCURRENCY,
     logLevel: e.LOG_LEVEL,

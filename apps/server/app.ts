@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { RequestListener } from 'node:http';
 import Koa from 'koa';
+import type { Config } from '../core/config.ts';
 import type { Database } from '../core/database.ts';
 import type { Logger } from '../core/logger.ts';
 import { clientIp } from './middleware/client-ip.ts';
@@ -44,21 +45,21 @@ export interface AppDeps {
   edge: Koa.Middleware[];
   trustedProxies: string[];
   metrics?: Metrics;
-  /** Serve GET /metrics here (false when METRICS_PORT gives it a listener of its own). */
-  serveMetrics?: boolean;
+  /** Who may GET /metrics here (config.publicMetrics). */
+  publicMetrics?: Config['publicMetrics'];
   /** Routers of later capabilities (interactions, static files, ...). */
   routers?: Router[];
 }
 
 /** Gatehouse's own routes (health, interactions, metrics), then a JSON 404. */
-export function createApp({ issuer, db, log, edge, trustedProxies, metrics, serveMetrics = true, routers = [] }: AppDeps): Koa {
+export function createApp({ issuer, db, log, edge, trustedProxies, metrics, publicMetrics = 'open', routers = [] }: AppDeps): Koa {
   // `proxy` is safe on because clientIp strips X-Forwarded-* unless the peer is a trusted proxy.
   const app = new Koa({ proxy: trustedProxies.length > 0 });
   pinOriginToIssuer(app, issuer);
   app.silent = true;
   for (const step of edge) app.use(step);
   app.use(errorHandler(log));
-  if (metrics && serveMetrics) app.use(metricsRoute(metrics, paths.metrics));
+  if (metrics && publicMetrics !== 'off') app.use(metricsRoute(metrics, paths.metrics, publicMetrics === 'open' ? undefined : publicMetrics.token));
   for (const router of [createHealthRouter(db), ...routers]) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -33,6 +33,7 @@ export async function main(): Promise<void> {
   }
   if (runtime.generatedSecrets) log.warn({ dataDir: config.dataDir }, 'development secrets generated (set KEY_ENCRYPTION_KEY, COOKIE_KEYS and CLIENT_SECRET_PEPPER in production)');
   if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s development login pages are served');
+  if (config.production && config.metricsPort === undefined && config.publicMetrics === 'off') log.info('/metrics is not served: set METRICS_PORT (a listener of its own) or METRICS_TOKEN (a bearer token for the public port)');
 
   const server = await startServer({ config, secrets: runtime.secrets, db: runtime.db, log });
   const database = runtime.embedded ? `embedded PostgreSQL, data in ${runtime.embedded.clusterDir}` : 'PostgreSQL at DATABASE_URL';

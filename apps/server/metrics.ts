@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type pg from 'pg';
@@ -97,10 +98,23 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
   return server;
 }
 
-/** GET /metrics on the public app, when no METRICS_PORT is configured. */
-export function metricsRoute(metrics: Metrics, path: string) {
+/**
+ * GET /metrics on the public app, when no METRICS_PORT is configured: to anyone in development,
+ * to a bearer of METRICS_TOKEN when one is set (the comparison takes constant time).
+ */
+export function metricsRoute(metrics: Metrics, path: string, token?: string) {
+  const expected = token === undefined ? undefined : createHash('sha256').update(token).digest();
   return async function serveMetrics(ctx: import('koa').Context, next: import('koa').Next) {
     if (ctx.path !== path || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    if (expected) {
+      const presented = /^Bearer (\S+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
+      if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) {
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        ctx.body = { error: 'invalid_token', error_description: 'metrics need the METRICS_TOKEN bearer token' };
+        return;
+      }
+    }
     ctx.set('Cache-Control', 'no-store');
     ctx.type = metrics.contentType;
     ctx.body = await metrics.render();

@@ -133,7 +133,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
 
   const interactions = createInteractionRouter({ host, views, csrf, log, users });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
-  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, serveMetrics: !metricsServer, routers: [createStaticRouter(), interactions] });
+  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions] });
   // The provider's edge steps, for discovery and JWKS answered from memory.
   const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
   const server = createServer(dispatch(host, app, metadataEdge));
