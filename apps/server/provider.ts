@@ -82,6 +82,11 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       rpInitiatedLogout: { enabled: true, ...(pages && { logoutSource: pages.logoutSource, postLogoutSuccessSource: pages.postLogoutSuccessSource }) },
       backchannelLogout: { enabled: true },
       claimsParameter: { enabled: true },
+      // RFC 9126: the request goes to /request over the back channel and the browser carries only
+      // its request_uri (docs/README.md#featurespushedauthorizationrequests). Offered, not required.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // RFC 9449: a client that sends a DPoP proof gets a sender-constrained token (docs/README.md#featuresdpop).
+      dPoP: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => paths.interactionUrl(interaction.uid) },
     // HMAC algorithms would need the clear client secret, which is never stored.
