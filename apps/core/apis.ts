@@ -3,6 +3,7 @@ import { oidcScopes } from './clients.ts';
 import type { Database } from './database.ts';
 import { AppError, notFound } from './errors.ts';
 import { parseInput } from './validation.ts';
+import type { AuditLog } from './audit.ts';
 
 export const tokenFormats = ['jwt', 'opaque'] as const;
 export type TokenFormat = (typeof tokenFormats)[number];
@@ -73,7 +74,8 @@ const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).include
 const toRecord = (row: Omit<ApiRecord, 'tokenFormat'> & { tokenFormat: string }): ApiRecord => ({ ...row, tokenFormat: row.tokenFormat as TokenFormat });
 
 /** APIs (RFC 8707 resource servers), which clients may call them, and who may exchange tokens for them. */
-export function createApiService({ db }: { db: Database }) {
+export function createApiService({ db, audit }: { db: Database; audit?: AuditLog }) {
+  const record: AuditLog['record'] = (event) => audit?.record(event) ?? Promise.resolve();
   async function requireApi(identifier: string) {
     const api = await db.api.findUnique({ where: { identifier } });
     if (!api) throw new AppError('api.not_found', `no API with identifier ${identifier}`, { status: 404 });
@@ -94,7 +96,9 @@ export function createApiService({ db }: { db: Database }) {
       if (await db.api.count({ where: { identifier: body.identifier } })) {
         throw new AppError('api.identifier_taken', `an API with identifier ${body.identifier} already exists`, { status: 409 });
       }
-      return toRecord(await db.api.create({ data: { ...body, name: body.name ?? null } }));
+      const api = toRecord(await db.api.create({ data: { ...body, name: body.name ?? null } }));
+      await record({ type: 'api.created', details: { identifier: api.identifier, scopes: api.scopes, tokenFormat: api.tokenFormat, ttl: api.ttl } });
+      return api;
     },
 
     async list(): Promise<ApiRecord[]> {
@@ -118,6 +122,7 @@ export function createApiService({ db }: { db: Database }) {
         create: { clientId: body.clientId, apiId: api.id, scopes },
         update: { scopes },
       });
+      await record({ type: 'api.client_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
       return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl };
     },
 
@@ -159,6 +164,7 @@ export function createApiService({ db }: { db: Database }) {
         create: { clientId: body.clientId, apiId: api.id, scopes },
         update: { scopes },
       });
+      await record({ type: 'api.exchange_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
       return { clientId: body.clientId, identifier: api.identifier, scopes };
     },
 
@@ -180,6 +186,7 @@ export function createApiService({ db }: { db: Database }) {
         create: { apiId: api.id, clientId },
         update: {},
       });
+      await record({ type: 'api.resource_server_added', clientId, details: { identifier: api.identifier } });
       return { clientId, identifier: api.identifier };
     },
 

@@ -15,6 +15,10 @@ export type AuditEventType =
   | 'client.changed'
   | 'client.secret_rotated'
   | 'key.rotated'
+  | 'api.created'
+  | 'api.client_allowed'
+  | 'api.exchange_allowed'
+  | 'api.resource_server_added'
   | 'user.created'
   | 'user.disabled'
   | 'user.unlocked';

@@ -37,7 +37,7 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       // Stored tokens go with the account; its JWTs are refused through the revocation list.
       revokeSubject: (id) => revocationQueries.insert([{ kind: 'subject', value: id, ttlSeconds: accessTokenRetention(config) }]),
     }),
-    apis: createApiService({ db }),
+    apis: createApiService({ db, audit }),
     clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
     keys: createKeyService({
       db,

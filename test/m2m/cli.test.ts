@@ -145,3 +145,17 @@ describe('gatehouse api add-resource-server', () => {
     expect(await cli.run('api', 'add-resource-server', '--client', clientId, '--api', LEDGER)).toEqual({ code: 2, stdout: '', stderr: `gatehouse: --client: ${clientId} is a public client (none), which cannot authenticate as a resource server\n` });
   });
 });
+
+describe('gatehouse api audit', () => {
+  it('records API changes in the audit trail, with the CLI as actor (regression: they were not audited)', async () => {
+    const AUDITED = 'https://audited.example.test';
+    await cli.json('api', 'create', '--identifier', AUDITED, '--scopes', 'a:read');
+    const client = await f.serviceClient();
+    await cli.json('api', 'allow', '--client', client.clientId, '--api', AUDITED);
+    await cli.json('api', 'allow-exchange', '--client', client.clientId, '--api', AUDITED);
+    await cli.json('api', 'add-resource-server', '--client', client.clientId, '--api', AUDITED);
+    const events = (await f.services.audit.tail({ limit: 10_000 })).filter((e) => e.type.startsWith('api.') && (e.details as { identifier?: string })?.identifier === AUDITED);
+    expect(events.map((e) => [e.type, e.actor])).toEqual([['api.created', 'cli'], ['api.client_allowed', 'cli'], ['api.exchange_allowed', 'cli'], ['api.resource_server_added', 'cli']]);
+    expect(events.slice(1).every((e) => e.clientId === client.clientId)).toBe(true);
+  });
+});
