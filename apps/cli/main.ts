@@ -13,11 +13,14 @@ import { api } from './api.ts';
 import { audit } from './audit.ts';
 import { client } from './client.ts';
 import { db } from './db.ts';
+import { group } from './group.ts';
 import { keys } from './keys.ts';
+import { policy } from './policy.ts';
+import { role } from './role.ts';
 import { commandHelp, commonOptions, nounHelp, topHelp, UsageError, type Command, type Noun } from './output.ts';
 import { user } from './user.ts';
 
-const nouns: Record<string, Noun> = { user, client, api, keys, db, audit };
+const nouns: Record<string, Noun> = { user, client, api, group, role, policy, keys, db, audit };
 
 interface Invocation {
   name: string;
@@ -62,7 +65,8 @@ function parseOptions(argv: string[], command: Command) {
   const expected = command.args ?? [];
   if (positionals.length < expected.length) throw new UsageError(`missing ${expected.slice(positionals.length).join(' ')}`);
   // Positionals are not echoed: a stray one may be half of a password that was not quoted.
-  if (positionals.length > expected.length) throw new UsageError(`too many arguments (expected ${expected.join(' ') || 'none'})`);
+  const optional = command.optionalArgs ?? [];
+  if (positionals.length > expected.length + optional.length) throw new UsageError(`too many arguments (expected ${[...expected, ...optional.map((a) => `[${a}]`)].join(' ') || 'none'})`);
 
   const fields: Record<string, unknown> = {};
   for (const [flag, spec] of Object.entries(own)) {

@@ -43,6 +43,8 @@ export interface Command<Needs = CommandContext> {
   summary: string;
   /** Names of the positional arguments, all required (`['ID']`). */
   args?: readonly string[];
+  /** Names of positional arguments that may follow them (`['VERSION']`). */
+  optionalArgs?: readonly string[];
   options?: OptionTable;
   /** `db migrate` opens the database without migrating it first, to report what it applies. */
   migratesItself?: boolean;
@@ -107,6 +109,7 @@ const usageLine = (name: string, command: Command) =>
   [
     `gatehouse ${name}`,
     ...(command.args ?? []),
+    ...(command.optionalArgs ?? []).map((arg) => `[${arg}]`),
     ...Object.entries(command.options ?? {}).filter(([, spec]) => spec.required).map(([flag, spec]) => optionUsage(flag, spec)),
     '[options]',
   ].join(' ');
@@ -134,7 +137,7 @@ export function nounHelp(name: string, noun: Noun): string {
     sentence(noun.summary),
     '',
     'Commands:',
-    definitions(Object.entries(noun.commands).map(([verb, command]) => [[verb, ...(command.args ?? [])].join(' '), command.summary])),
+    definitions(Object.entries(noun.commands).map(([verb, command]) => [[verb, ...(command.args ?? []), ...(command.optionalArgs ?? []).map((arg) => `[${arg}]`)].join(' '), command.summary])),
     '',
     `Run 'gatehouse ${name} <command> --help' for a command's options.`,
   ].join('\n');

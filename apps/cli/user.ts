@@ -1,5 +1,7 @@
+import type { Authz } from '../core/authz/authz.ts';
 import type { CreateUserBody, User, UserService } from '../core/users.ts';
-import { formatDate, table, type Command, type Noun } from './output.ts';
+import { keyValue, record } from './key-value.ts';
+import { formatDate, table, UsageError, type Command, type Noun } from './output.ts';
 import { readPassword } from './password-input.ts';
 
 type Needs = { users: UserService };
@@ -60,4 +62,21 @@ const unlock: Command<Needs> = {
   },
 };
 
-export const user: Noun = { summary: 'create, list, disable and unlock users', commands: { create, list, disable, unlock } };
+const update: Command<{ authz: Authz }> = {
+  summary: 'set or remove a user\'s attributes, which policies read as principal.attributes',
+  args: ['ID'],
+  options: {
+    attr: { type: 'string', field: 'set', value: 'KEY=VALUE', multiple: true, parse: keyValue, description: 'set an attribute; a JSON value is taken as JSON (3, 2.5, true, "3", ["a"]), anything else as text; repeat for more' },
+    'remove-attr': { type: 'string', field: 'remove', value: 'KEY', multiple: true, description: 'remove an attribute; repeat for more' },
+  },
+  async readInput(fields) {
+    if (fields.set === undefined && fields.remove === undefined) throw new UsageError('give --attr or --remove-attr');
+    return fields;
+  },
+  async run({ args: [id], fields }, { authz }) {
+    const { userId, attributes } = await authz.directory.attributes.update({ user: id, set: record(fields.set), remove: fields.remove as string[] | undefined });
+    return { text: `updated user ${userId}; attributes: ${JSON.stringify(attributes)}`, json: { id: userId, attributes } };
+  },
+};
+
+export const user: Noun = { summary: 'create, list, disable, unlock and update users', commands: { create, list, disable, unlock, update } };

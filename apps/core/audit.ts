@@ -21,7 +21,17 @@ export type AuditEventType =
   | 'api.resource_server_added'
   | 'user.created'
   | 'user.disabled'
-  | 'user.unlocked';
+  | 'user.unlocked'
+  | 'user.changed'
+  | 'group.created'
+  | 'group.member_added'
+  | 'group.member_removed'
+  | 'role.created'
+  | 'role.deleted'
+  | 'role.assigned'
+  | 'role.unassigned'
+  | 'policy.set'
+  | 'policy.rolled_back';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -59,6 +59,10 @@ const envSchema = z.object({
   CLIENT_CACHE_TTL: z.coerce.number().int().min(0).default(5),
   /** How often each instance reads the revoked tokens, grants and subjects of the others (seconds): the longest a revocation takes to bite everywhere. */
   REVOCATION_REFRESH_INTERVAL: seconds(2),
+  /** How long an instance serves a subject's groups, roles and attributes from memory (seconds, 0: never): the longest a removed role or membership lasts in tokens and decisions. */
+  AUTHZ_CACHE_TTL: z.coerce.number().int().min(0).default(5),
+  /** How often each instance looks for a new policy version (seconds): the longest a `policy set` or rollback takes to be in force everywhere. */
+  POLICY_REFRESH_INTERVAL: seconds(2),
   /** JWT access tokens (RFC 9068) are signed with this; ES256 signs about 20x faster than RS256. */
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256']).default('ES256'),
   DEV_INTERACTIONS: flag,
@@ -137,6 +141,7 @@ export interface Config {
   sweepInterval: number;
   clientCacheTtl: number;
   revocationRefreshInterval: number;
+  authz: { cacheTtl: number; policyRefreshInterval: number };
   accessTokenSigningAlg: 'ES256' | 'RS256';
   devInteractions: boolean;
   trustedProxies: string[];
@@ -186,6 +191,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     sweepInterval: e.SWEEP_INTERVAL,
     clientCacheTtl: e.CLIENT_CACHE_TTL,
     revocationRefreshInterval: e.REVOCATION_REFRESH_INTERVAL,
+    authz: { cacheTtl: e.AUTHZ_CACHE_TTL, policyRefreshInterval: e.POLICY_REFRESH_INTERVAL },
     accessTokenSigningAlg: e.ACCESS_TOKEN_SIGNING_ALG,
     devInteractions: e.DEV_INTERACTIONS,
     trustedProxies: e.TRUSTED_PROXIES,

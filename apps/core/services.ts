@@ -10,6 +10,7 @@ import { createLockout } from './lockout.ts';
 import { createPasswordHasher } from './passwords.ts';
 import { createUserService } from './users.ts';
 import { createRevocationQueries } from './tokens/revocation-queries.ts';
+import { createAuthz } from './authz/authz.ts';
 
 /** A new key signs only after every cache of the old JWKS has expired and every instance has re-read the keys. */
 export const keyActivationDelay = (config: Config) => config.keys.jwksMaxAge + 2 * config.keys.refreshInterval + 30;
@@ -46,6 +47,14 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       // JWT access tokens for an API live as long as that API says, which may exceed the default.
       retainSeconds: async () => Math.max(config.ttl.accessToken, config.ttl.idToken, (await db.api.aggregate({ _max: { ttl: true } }))._max.ttl ?? 0),
       audit,
+    }),
+    authz: createAuthz({
+      db,
+      apis: createApiService({ db }),
+      audit,
+      actor,
+      subjectCacheSeconds: config.authz.cacheTtl,
+      policyRefreshSeconds: config.authz.policyRefreshInterval,
     }),
   };
 }

@@ -1,0 +1,110 @@
+// The only module that calls Cedar (@cedar-policy/cedar-wasm). Each call crosses into
+// WebAssembly by JSON: the call object is stringified on the JavaScript side and parsed by Rust,
+// and the answer comes back the same way, so what a decision costs grows with the entities it
+// carries, not with the policy set, which is parsed once per version (`preparse`).
+import { createHash } from 'node:crypto';
+import cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { CedarValueJson, DetailedError, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
+
+export type { CedarValueJson, EntityJson, EntityUidJson };
+
+export interface ParsedPolicy {
+  /** The policy's `@id("...")` annotation, else `policy<N>`, N its position from 0 (Cedar's own naming). */
+  id: string;
+  /** Where it starts in the file, from 1. */
+  line: number;
+  text: string;
+}
+
+export type PolicyParse = { ok: true; policies: ParsedPolicy[] } | { ok: false; line?: number; message: string };
+
+export interface CedarRequest {
+  principal: EntityUidJson;
+  action: EntityUidJson;
+  resource: EntityUidJson;
+  context: Record<string, CedarValueJson>;
+  entities: EntityJson[];
+}
+
+export interface CedarAnswer {
+  decision: boolean;
+  /** The ids of the policies that decided it: the permits that allowed, or the forbids that denied. */
+  reasons: string[];
+  /** Policies that failed to evaluate (and so did not apply), or why nothing was evaluated. */
+  errors: string[];
+}
+
+const lineAt = (text: string, byteOffset: number) => {
+  const before = Buffer.from(text).subarray(0, byteOffset).toString();
+  return before.split('\n').length;
+};
+
+function describe(error: DetailedError, text: string): { line?: number; message: string } {
+  const location = error.sourceLocations?.[0];
+  const message = [error.message.replace(/^failed to parse policies from string: /, ''), location?.label, error.help].filter(Boolean).join('; ');
+  return location ? { line: lineAt(text, location.start), message } : { message };
+}
+
+/**
+ * Splits a policy file into its policies, in file order, each with its id and line. Templates
+ * (policies with `?principal` or `?resource` slots) are refused: nothing here links them.
+ */
+export function parsePolicies(text: string): PolicyParse {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type === 'failure') return { ok: false, ...describe(parts.errors[0], text) };
+  if (parts.policy_templates.length) {
+    const line = text.slice(0, Math.max(0, text.indexOf(parts.policy_templates[0]))).split('\n').length;
+    return { ok: false, line, message: 'templates (policies with ?principal or ?resource slots) are not supported' };
+  }
+  // Cedar names the policies of a file policy0, policy1, ... in order, and returns them sorted
+  // by that name as a string (policy10 before policy2): undo that sort.
+  const names = parts.policies.map((_, i) => `policy${i}`);
+  const byName = new Map([...names].sort().map((name, i) => [name, parts.policies[i]]));
+  const policies: ParsedPolicy[] = [];
+  const seen = new Map<string, number>();
+  let cursor = 0;
+  for (const [position, name] of names.entries()) {
+    const policyText = byName.get(name)!;
+    const at = text.indexOf(policyText, cursor);
+    cursor = at + policyText.length;
+    const line = text.slice(0, at).split('\n').length;
+    const json = cedar.policyToJson(policyText);
+    const annotated = json.type === 'success' ? json.json.annotations?.id : undefined;
+    const id = annotated ?? `policy${position}`;
+    if (!id) return { ok: false, line, message: 'an @id annotation must not be empty' };
+    if (seen.has(id)) return { ok: false, line, message: `policy id ${id} is already used by the policy on line ${seen.get(id)}` };
+    seen.set(id, line);
+    policies.push({ id, line, text: policyText });
+  }
+  return { ok: true, policies };
+}
+
+/** Preparsed policy sets of this process, by the digest of their policies. */
+const preparsed = new Set<string>();
+
+/**
+ * Parses a policy set once into Cedar's cache, under a name derived from its content, so that
+ * any number of engines in one process share it. Returns the name `authorize` takes.
+ */
+export function preparse(policies: ParsedPolicy[]): string {
+  const record = Object.fromEntries(policies.map((p) => [p.id, p.text]));
+  const setId = createHash('sha256').update(JSON.stringify(record)).digest('base64url');
+  if (preparsed.has(setId)) return setId;
+  const answer = cedar.preparsePolicySet(setId, { staticPolicies: record });
+  if (answer.type === 'failure') throw new Error(`Cedar refused a policy set it had parsed: ${answer.errors[0]?.message}`);
+  preparsed.add(setId);
+  return setId;
+}
+
+/** One decision against a preparsed set. Never throws: whatever Cedar refuses is a deny with the reason. */
+export function authorize(setId: string, request: CedarRequest): CedarAnswer {
+  let answer;
+  try {
+    answer = cedar.statefulIsAuthorized({ ...request, preparsedPolicySetId: setId });
+  } catch (error) {
+    return { decision: false, reasons: [], errors: [(error as Error).message] };
+  }
+  if (answer.type === 'failure') return { decision: false, reasons: [], errors: answer.errors.map((e) => e.message) };
+  const { decision, diagnostics } = answer.response;
+  return { decision: decision === 'allow', reasons: diagnostics.reason, errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`) };
+}

@@ -1,0 +1,114 @@
+import { performance } from 'node:perf_hooks';
+import { authorize, type CedarRequest } from './cedar-engine.ts';
+import { InvalidValue } from './cedar-values.ts';
+import { cedarRequest, type EvaluationRequest } from './entities.ts';
+import type { PolicySet } from './live-policies.ts';
+import type { Subject, SubjectReader, SubjectRef } from './subject-reader.ts';
+
+export type { EvaluationRequest };
+
+export interface Evaluation {
+  decision: boolean;
+  /** Ids of the policies that decided: the permits that allowed, or the forbids that denied. Empty for a default deny. */
+  reasons: string[];
+  /** Policies that failed to evaluate (and so did not apply), or what was wrong with the request. */
+  errors?: string[];
+  /** Set when the request itself cannot be evaluated (a resource type that is no Cedar name, a value Cedar cannot hold): a 400 over HTTP. */
+  invalid?: string;
+}
+
+/** AuthZEN 1.0 boxcar semantics. */
+export const evaluationsSemantics = ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] as const;
+export type EvaluationsSemantic = (typeof evaluationsSemantics)[number];
+
+/** What one decision cost the engine alone (the Cedar call), for metrics and benchmarks. */
+export interface DecisionObservation {
+  decision: boolean;
+  invalid: boolean;
+  engineSeconds: number;
+}
+
+const subjectTypes = new Set(['user', 'client']);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What makes a request impossible to evaluate before anything is read; undefined when it is well formed. */
+export function requestProblem(request: EvaluationRequest): string | undefined {
+  if (!isObject(request)) return 'expected an object';
+  const { subject, action, resource, context } = request;
+  if (!isObject(subject) || typeof subject.type !== 'string' || typeof subject.id !== 'string') return 'subject: expected {type, id}';
+  if (!subjectTypes.has(subject.type)) return `subject.type: expected user or client`;
+  if (!isObject(action) || typeof action.name !== 'string') return 'action: expected {name}';
+  if (!isObject(resource) || typeof resource.type !== 'string' || typeof resource.id !== 'string') return 'resource: expected {type, id}';
+  for (const [path, value] of [['subject.properties', subject.properties], ['action.properties', action.properties], ['resource.properties', resource.properties], ['context', context]] as const) {
+    if (value !== undefined && !isObject(value)) return `${path}: expected an object`;
+  }
+  return undefined;
+}
+
+const invalid = (problem: string): Evaluation => ({ decision: false, reasons: [], errors: [problem], invalid: problem });
+
+/**
+ * The policy decision point: AuthZEN requests evaluated by Cedar against the live policy set,
+ * with what the directory knows of the subject added to what the caller sent. Never throws on
+ * bad input (that is a deny with `invalid` set); rejects only when the directory cannot be read.
+ */
+export function createDecisionPoint({ subjects, policies, now = Date.now, onDecision }: {
+  subjects: Pick<SubjectReader, 'read'>;
+  policies: () => PolicySet;
+  now?: () => number;
+  onDecision?: (observation: DecisionObservation) => void;
+}) {
+  function decide(subject: Subject, request: EvaluationRequest, set: PolicySet): Evaluation {
+    let call: CedarRequest;
+    try {
+      call = cedarRequest(subject, request, Math.floor(now() / 1000));
+    } catch (error) {
+      const problem = error instanceof InvalidValue ? error.message : `cannot evaluate: ${(error as Error).message}`;
+      onDecision?.({ decision: false, invalid: true, engineSeconds: 0 });
+      return invalid(problem);
+    }
+    const started = onDecision && performance.now();
+    const answer = authorize(set.setId, call);
+    if (onDecision) onDecision({ decision: answer.decision, invalid: false, engineSeconds: (performance.now() - started!) / 1000 });
+    // Cedar lists the deciding policies in no fixed order: give them in file order.
+    if (answer.reasons.length > 1) answer.reasons.sort((a, b) => (set.positions.get(a) ?? 0) - (set.positions.get(b) ?? 0));
+    return answer.errors.length ? answer : { decision: answer.decision, reasons: answer.reasons };
+  }
+
+  const refOf = (request: EvaluationRequest): SubjectRef => ({ type: request.subject.type as SubjectRef['type'], id: request.subject.id });
+
+  return {
+    async evaluate(request: EvaluationRequest): Promise<Evaluation> {
+      const problem = requestProblem(request);
+      if (problem) return invalid(problem);
+      const subject = await subjects.read(refOf(request));
+      return decide(subject, request, policies());
+    },
+
+    /**
+     * A boxcar, in order. `deny_on_first_deny` and `permit_on_first_permit` stop after the first
+     * deny (or permit) and answer the evaluations up to and including it. One policy version
+     * decides them all.
+     */
+    async evaluateMany(requests: EvaluationRequest[], semantic: EvaluationsSemantic = 'execute_all'): Promise<Evaluation[]> {
+      const subjectsByKey = new Map<string, Promise<Subject>>();
+      for (const request of requests) {
+        if (requestProblem(request)) continue;
+        const key = `${request.subject.type}:${request.subject.id}`;
+        if (!subjectsByKey.has(key)) subjectsByKey.set(key, subjects.read(refOf(request)));
+      }
+      await Promise.all(subjectsByKey.values());
+      const set = policies();
+      const results: Evaluation[] = [];
+      for (const request of requests) {
+        const problem = requestProblem(request);
+        const result = problem ? invalid(problem) : decide(await subjectsByKey.get(`${request.subject.type}:${request.subject.id}`)!, request, set);
+        results.push(result);
+        if ((semantic === 'deny_on_first_deny' && !result.decision) || (semantic === 'permit_on_first_permit' && result.decision)) break;
+      }
+      return results;
+    },
+  };
+}
+
+export type DecisionPoint = ReturnType<typeof createDecisionPoint>;
