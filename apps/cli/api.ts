@@ -1,9 +1,9 @@
 import { tokenFormats, type ApiRecord, type ApiService } from '../core/apis.ts';
-import { formatDate, table, wholeSeconds, type Command, type Noun } from './output.ts';
+import { formatDate, table, UsageError, wholeSeconds, type Command, type Noun } from './output.ts';
 
 type Needs = { apis: ApiService };
 
-const describeApi = (api: ApiRecord) => ({ identifier: api.identifier, name: api.name, scopes: api.scopes, token_format: api.tokenFormat, ttl: api.ttl, created_at: api.createdAt });
+const describeApi = (api: ApiRecord) => ({ identifier: api.identifier, name: api.name, scopes: api.scopes, token_format: api.tokenFormat, ttl: api.ttl, rbac: api.rbac, created_at: api.createdAt });
 
 const create: Command<Needs> = {
   summary: 'register an API (a resource server): the audience its access tokens name',
@@ -13,6 +13,7 @@ const create: Command<Needs> = {
     scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated scopes the API defines, e.g. "orders:read orders:write"' },
     'token-format': { type: 'string', field: 'tokenFormat', value: 'FORMAT', description: `${tokenFormats.join(' or ')} (default jwt, RFC 9068)` },
     ttl: { type: 'string', field: 'ttl', value: 'SECONDS', parse: wholeSeconds, description: 'access-token lifetime (default 3600)' },
+    rbac: { type: 'boolean', field: 'rbac', description: 'a user\'s token gets only the requested scopes that the user\'s roles on this API grant (see gatehouse role)' },
     'resource-server': { type: 'string', field: 'resourceServers', value: 'CLIENT_ID', multiple: true, description: 'a client that is this API\'s service: it may introspect the API\'s tokens and exchange them (repeat for more)' },
   },
   async run({ fields }, { apis }) {
@@ -28,7 +29,7 @@ const list: Command<Needs> = {
   async run(_input, { apis }) {
     const all = await apis.list();
     return {
-      text: table(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'CREATED'], all.map((a) => [a.identifier, a.scopes.join(' ') || '-', a.tokenFormat, a.ttl, formatDate(a.createdAt)])),
+      text: table(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'RBAC', 'CREATED'], all.map((a) => [a.identifier, a.scopes.join(' ') || '-', a.tokenFormat, a.ttl, a.rbac ? 'on' : 'off', formatDate(a.createdAt)])),
       json: all.map(describeApi),
     };
   },
@@ -58,6 +59,24 @@ const allowExchange: Command<Needs> = {
   },
 };
 
+const onOff = (value: string, flag: string) => {
+  if (value === 'on' || value === 'off') return value === 'on';
+  throw new UsageError(`${flag}: expected on or off`);
+};
+
+const update: Command<Needs> = {
+  summary: 'change an API\'s settings',
+  args: ['URI'],
+  options: {
+    rbac: { type: 'string', field: 'rbac', value: 'on|off', parse: onOff, description: 'on: a user\'s token gets only the requested scopes that the user\'s roles grant' },
+  },
+  async run({ args: [identifier], fields }, { apis }) {
+    if (fields.rbac === undefined) throw new UsageError('nothing to change (give --rbac on|off)');
+    const api = await apis.update({ identifier, rbac: fields.rbac as boolean });
+    return { text: `api ${api.identifier}: rbac ${api.rbac ? 'on' : 'off'}`, json: describeApi(api) };
+  },
+};
+
 const addResourceServer: Command<Needs> = {
   summary: 'make a client the API\'s resource server: it may introspect the API\'s tokens and exchange them',
   options: { client: grantOptions.client, api: grantOptions.api },
@@ -69,5 +88,5 @@ const addResourceServer: Command<Needs> = {
 
 export const api: Noun = {
   summary: 'register APIs (resource servers) and say which clients may use them',
-  commands: { create, list, allow, 'allow-exchange': allowExchange, 'add-resource-server': addResourceServer },
+  commands: { create, list, update, allow, 'allow-exchange': allowExchange, 'add-resource-server': addResourceServer },
 };

@@ -27,6 +27,13 @@ export const createApiBodySchema = z.object({
   tokenFormat: z.enum(tokenFormats, { error: `expected ${tokenFormats.join(' or ')}` }).default('jwt'),
   /** Access-token lifetime in seconds: one minute to one day. */
   ttl: z.coerce.number().int().min(60, 'expected at least 60 seconds').max(86_400, 'expected at most 86400 seconds').default(3600),
+  /** RBAC: a user's token gets only the requested scopes that the user's roles on this API grant. */
+  rbac: z.boolean().default(false),
+});
+
+export const updateApiBodySchema = z.object({
+  identifier: audience,
+  rbac: z.boolean().optional(),
 });
 
 export const grantBodySchema = z.object({
@@ -58,6 +65,7 @@ export interface ApiRecord {
   scopes: string[];
   tokenFormat: TokenFormat;
   ttl: number;
+  rbac: boolean;
   createdAt: Date;
 }
 
@@ -67,6 +75,8 @@ export interface ClientResource {
   scopes: string[];
   tokenFormat: TokenFormat;
   ttl: number;
+  /** A user's token gets only the scopes their roles on the API grant. */
+  rbac: boolean;
 }
 
 const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).includes(scope);
@@ -101,6 +111,15 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
       return api;
     },
 
+    /** Changes an API's settings (today: RBAC on or off). */
+    async update(input: z.input<typeof updateApiBodySchema>): Promise<ApiRecord> {
+      const { identifier, ...changes } = parseInput(updateApiBodySchema, input, 'api');
+      const api = await requireApi(identifier);
+      const updated = toRecord(await db.api.update({ where: { id: api.id }, data: changes }));
+      await record({ type: 'api.changed', details: { identifier, ...changes } });
+      return updated;
+    },
+
     async list(): Promise<ApiRecord[]> {
       return (await db.api.findMany({ orderBy: { createdAt: 'asc' } })).map(toRecord);
     },
@@ -123,7 +142,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
         update: { scopes },
       });
       await record({ type: 'api.client_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
-      return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl };
+      return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl, rbac: api.rbac };
     },
 
     /**
@@ -149,6 +168,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
         scopes: scopes.filter((s) => api.scopes.includes(s)),
         tokenFormat: api.tokenFormat as TokenFormat,
         ttl: api.ttl,
+        rbac: api.rbac,
       }));
     },
 
@@ -204,6 +224,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
         scopes: scopes.length ? scopes.filter((s) => api.scopes.includes(s)) : api.scopes,
         tokenFormat: api.tokenFormat as TokenFormat,
         ttl: api.ttl,
+        rbac: api.rbac,
       }));
     },
   };

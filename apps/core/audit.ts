@@ -16,6 +16,7 @@ export type AuditEventType =
   | 'client.secret_rotated'
   | 'key.rotated'
   | 'api.created'
+  | 'api.changed'
   | 'api.client_allowed'
   | 'api.exchange_allowed'
   | 'api.resource_server_added'

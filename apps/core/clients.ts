@@ -11,7 +11,7 @@ export const authMethods = ['client_secret_basic', 'client_secret_post', 'privat
 const secretAuthMethods = new Set<string>(['client_secret_basic', 'client_secret_post']);
 
 /** The OpenID Connect scopes the provider itself knows; every other scope belongs to an API. */
-export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone'] as const;
+export const oidcScopes = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'groups'] as const;
 const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).includes(scope);
 
 const redirectUri = z.url({ error: 'expected an absolute URL' }).refine((u) => !u.includes('#'), 'must not contain a fragment');

@@ -16,7 +16,8 @@ import { resourceServerFeatures, type ResourceLookup } from './resource-servers.
 import { registerTokenExchange } from './token-exchange.ts';
 import type { TokenVerifier } from '../core/tokens/token-verifier.ts';
 import type { RevocationList } from '../core/tokens/revocations.ts';
-import { extraTokenClaims } from './provider/token-claims.ts';
+import { createTokenClaims } from './provider/token-claims.ts';
+import type { Authz } from '../core/authz/authz.ts';
 import type { StructuredTokens } from './provider/structured-tokens.ts';
 
 export interface ProviderDeps {
@@ -35,6 +36,8 @@ export interface ProviderDeps {
   revocations: RevocationList;
   /** JWT introspection and revocation through the bearer adapters (provider/structured-tokens.ts). */
   structured: StructuredTokens;
+  /** Groups, roles and attributes (core/authz): roles and groups in tokens, RBAC, the groups claim. */
+  subjects: Authz['subjects'];
   /** Gatehouse's logout, logged-out and error pages (interactions/provider-pages.ts). */
   pages?: ProviderPages;
   /** Extra configuration from later capabilities (interactions, resource servers, ...). */
@@ -47,14 +50,16 @@ export const claimsByScope = {
   email: ['email', 'email_verified'],
   address: ['address'],
   phone: ['phone_number', 'phone_number_verified'],
+  groups: ['groups'],
 };
 
-export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, pages, extend = (c) => c }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, subjects, pages, extend = (c) => c }: ProviderDeps): Provider {
   const clientAdapter = createClientAdapter(clientLookup);
   const findAccount: FindAccount = async (_ctx, sub) => {
     const user = await users.find(sub);
     if (!user || user.disabled) return undefined;
-    return { accountId: user.id, claims: () => standardClaims(user) as { sub: string } };
+    // Groups are read only when a token or UserInfo asks for them (the groups scope).
+    return { accountId: user.id, claims: async (_use, scope) => ({ ...standardClaims(user), ...(scope.split(' ').includes('groups') && { groups: (await subjects.read({ type: 'user', id: user.id })).groups }) }) as { sub: string } };
   };
   const onGrantRevoked = (grantId: string) => revocations.revokeGrant(digest(grantId));
   const base: Configuration = {
@@ -76,7 +81,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     findAccount,
     features: {
       devInteractions: { enabled: config.devInteractions },
-      ...resourceServerFeatures(resources, config.accessTokenSigningAlg, revocations),
+      ...resourceServerFeatures(resources, config.accessTokenSigningAlg, revocations, subjects),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, ...(pages && { logoutSource: pages.logoutSource, postLogoutSuccessSource: pages.postLogoutSuccessSource }) },
@@ -115,7 +120,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || (client as { first_party?: boolean }).first_party === true),
     // first_party (clients.first_party) lets a client skip the consent page.
     extraClientMetadata: { properties: ['first_party'] },
-    extraTokenClaims: (_ctx, token) => extraTokenClaims(token),
+    extraTokenClaims: createTokenClaims(subjects),
     // oidc-provider's own dispatcher refuses loopback and private addresses (#fetch), and with it
     // every logout token for a relying party on the operator's own network. Each URL it fetches
     // here is metadata of a client an operator registered (backchannel_logout_uri, jwks_uri):

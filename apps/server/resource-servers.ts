@@ -1,6 +1,7 @@
 import { errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { ApiService, ClientResource } from '../core/apis.ts';
 import type { RevocationList } from '../core/tokens/revocations.ts';
+import type { Authz } from '../core/authz/authz.ts';
 import { createTtlCache } from './ttl-cache.ts';
 
 /**
@@ -34,6 +35,14 @@ export function createResourceLookup(apis: ApiService, ttlSeconds: number, now =
   };
 }
 
+const intersect = (a: string[], b: string[]) => a.filter((s) => b.includes(s));
+
+/** The user a token is being issued to: signed in (authorization), or named by the code or refresh token redeemed. */
+function accountOf(ctx: KoaContextWithOIDC): string | undefined {
+  const { entities, session, account } = ctx.oidc as KoaContextWithOIDC['oidc'] & { entities: Record<string, { accountId?: string } | undefined> };
+  return account?.accountId ?? entities.AuthorizationCode?.accountId ?? entities.RefreshToken?.accountId ?? session?.accountId;
+}
+
 const requestedScopes = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
 const audiences = (aud: unknown): string[] => (Array.isArray(aud) ? aud : typeof aud === 'string' ? [aud] : []);
 
@@ -50,7 +59,7 @@ export async function servesAudienceOf(lookup: ResourceLookup, clientId: string,
  * a revoked grant or subject (revocation list) is inactive to everyone. Revocation (RFC 7009
  * §2.1): only the client the token was issued to.
  */
-export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: 'ES256' | 'RS256', revocations: Pick<RevocationList, 'isRevoked'>) {
+export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: 'ES256' | 'RS256', revocations: Pick<RevocationList, 'isRevoked'>, subjects: Pick<Authz['subjects'], 'scopesGrantedBy'>) {
   return {
     resourceIndicators: {
       enabled: true as const,
@@ -70,8 +79,11 @@ export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: '
           const missing = requestedScopes(ctx).find((s) => !allowed.scopes.includes(s));
           if (missing) throw new errors.InvalidScope('requested scope is not allowed', missing);
         }
+        // RBAC: a user gets only the scopes their roles grant, and the consent page asks for no more.
+        const user = allowed.rbac ? accountOf(ctx) : undefined;
+        const scopes = user ? intersect(allowed.scopes, await subjects.scopesGrantedBy({ type: 'user', id: user }, allowed.identifier)) : allowed.scopes;
         return {
-          scope: allowed.scopes.join(' '),
+          scope: scopes.join(' '),
           audience: allowed.identifier,
           accessTokenTTL: allowed.ttl,
           accessTokenFormat: allowed.tokenFormat,

@@ -65,7 +65,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     onEvent: countAuditEvents(metrics),
     onError: (err) => log.error({ err }, 'audit write failed'),
   });
-  const { users, clients, keys, apis, revocationQueries } = createServices({ config, secrets, db, audit });
+  const { users, clients, keys, apis, revocationQueries, authz } = createServices({ config, secrets, db, audit });
   const clientLookup = createClientLookup(clients, config.clientCacheTtl);
   const resources = createResourceLookup(apis, config.clientCacheTtl);
 
@@ -114,7 +114,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     onError: (err) => log.warn({ err }, 'key refresh failed'),
     build(keySet) {
       publishedKeys = { version: keySet.version, keys: keySet.published };
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, pages });
+      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages });
       for (const step of providerEdge) provider.use(step);
       provider.use(refuseControlCharacters(pages.renderError));
       provider.use(structured.substituteJwt);

@@ -30,7 +30,7 @@ afterAll(async () => {
 describe('gatehouse api create and list', () => {
   it('registers a JWT API with its scopes and lifetime', async () => {
     const created = await cli.json('api', 'create', '--identifier', ORDERS, '--scopes', 'orders:read orders:write', '--ttl', '600');
-    expect(created).toEqual({ identifier: ORDERS, name: null, scopes: ['orders:read', 'orders:write'], token_format: 'jwt', ttl: 600, created_at: expect.any(String), resource_servers: [] });
+    expect(created).toEqual({ identifier: ORDERS, name: null, scopes: ['orders:read', 'orders:write'], token_format: 'jwt', ttl: 600, rbac: false, created_at: expect.any(String), resource_servers: [] });
     expect(await f.database.db.api.findUniqueOrThrow({ where: { identifier: ORDERS } })).toMatchObject({ scopes: ['orders:read', 'orders:write'], tokenFormat: 'jwt', ttl: 600 });
   });
 
@@ -42,7 +42,7 @@ describe('gatehouse api create and list', () => {
   it('lists APIs oldest first, as a table and as JSON', async () => {
     const run = await cli.run('api', 'list');
     const [header, ...lines] = run.stdout.trimEnd().split('\n');
-    expect(header.split(/\s+/)).toEqual(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'CREATED']);
+    expect(header.split(/\s+/)).toEqual(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'RBAC', 'CREATED']);
     expect(lines.map((line) => line.split(/\s{2,}/).slice(0, 4))).toEqual([[ORDERS, 'orders:read orders:write', 'jwt', '600'], [LEDGER, 'ledger:read', 'opaque', '3600']]);
     expect((await cli.json('api', 'list')).map((api: { identifier: string }) => api.identifier)).toEqual([ORDERS, LEDGER]);
   });

@@ -10,6 +10,7 @@ export const scopeDescriptions: Record<string, string> = {
   email: 'See your email address',
   address: 'See your postal address',
   phone: 'See your phone number',
+  groups: 'See the groups you belong to',
   offline_access: 'Keep access while you are not using it',
 };
 

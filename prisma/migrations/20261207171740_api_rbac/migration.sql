@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "apis" ADD COLUMN     "rbac" BOOLEAN NOT NULL DEFAULT false;
