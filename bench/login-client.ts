@@ -3,7 +3,9 @@
 // cases). node:http with keep-alive, one cookie map per login, PKCE S256, state and nonce; the ID
 // token's signature, issuer, audience and nonce are verified with jose, and UserInfo's `sub`
 // must match it. The integration tests (openid-client) are what show the flow is correct; this
-// only has to do the same work as a real relying party, cheaply.
+// only has to do the same work as a real relying party, cheaply. Logins come from many people:
+// each one is sent from the next of a pool of loopback addresses (127.0.2.x), as the server's
+// per-address limits would see a crowd, not one machine.
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
@@ -24,6 +26,8 @@ export interface LoginClientOptions {
   password: string;
   /** Sockets kept open to the server (one per login in flight is enough). */
   sockets: number;
+  /** Loopback addresses the logins are sent from, in turn (default: 64 of 127.0.2.x). */
+  localAddresses?: string[];
 }
 
 const random = () => randomBytes(32).toString('base64url');
@@ -47,11 +51,14 @@ class Cookies {
 }
 
 export async function createLoginClient(options: LoginClientOptions) {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.sockets });
+  const addresses = options.localAddresses ?? Array.from({ length: 64 }, (_, i) => `127.0.2.${i + 1}`);
+  // Consecutive logins use different addresses, so the ones in flight at once never share one.
+  const agents = addresses.map((localAddress) => new Agent({ keepAlive: true, maxSockets: Math.max(1, Math.ceil(options.sockets / addresses.length) + 1), localAddress }));
+  let turn = 0;
   const base = new URL(options.baseUrl);
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')}`;
 
-  function send(method: 'GET' | 'POST', url: URL, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  function send(agent: Agent, method: 'GET' | 'POST', url: URL, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const req = request(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : headers }, (res) => {
         let text = '';
@@ -71,13 +78,14 @@ export async function createLoginClient(options: LoginClientOptions) {
   };
 
   const discovery = await json<{ issuer: string; authorization_endpoint: string; token_endpoint: string; userinfo_endpoint: string; jwks_uri: string }>(
-    send('GET', new URL('/.well-known/openid-configuration', base)),
+    send(agents[0], 'GET', new URL('/.well-known/openid-configuration', base)),
     'discovery',
   );
-  const jwks = createLocalJWKSet(await json<JSONWebKeySet>(send('GET', new URL(discovery.jwks_uri)), 'JWKS'));
+  const jwks = createLocalJWKSet(await json<JSONWebKeySet>(send(agents[0], 'GET', new URL(discovery.jwks_uri)), 'JWKS'));
 
   /** authorize → login form → consent form → callback → token → userinfo, in a fresh cookie jar. */
   return async function login(): Promise<void> {
+    const agent = agents[turn++ % agents.length];
     const cookies = new Cookies();
     const verifier = random();
     const state = random();
@@ -95,7 +103,7 @@ export async function createLoginClient(options: LoginClientOptions) {
     }).toString();
 
     let url = authorize;
-    let reply = await send('GET', url, { accept: 'text/html' });
+    let reply = await send(agent, 'GET', url, { accept: 'text/html' });
     let callback: URL | undefined;
     const answered = { login: false, consent: false };
     for (let hops = 0; hops < 12 && !callback; hops++) {
@@ -104,7 +112,7 @@ export async function createLoginClient(options: LoginClientOptions) {
       if (location) {
         url = new URL(location, url);
         if (url.origin !== base.origin) callback = url;
-        else reply = await send('GET', url, { accept: 'text/html', cookie: cookies.header() });
+        else reply = await send(agent, 'GET', url, { accept: 'text/html', cookie: cookies.header() });
         continue;
       }
       const csrf = field(reply.body, 'csrf');
@@ -121,7 +129,7 @@ export async function createLoginClient(options: LoginClientOptions) {
         throw new Error(`unexpected page ${reply.status}: ${reply.body.replace(/\s+/g, ' ').slice(0, 200)}`);
       }
       url = new URL(action, url);
-      reply = await send('POST', url, { accept: 'text/html', cookie: cookies.header() }, new URLSearchParams(form).toString());
+      reply = await send(agent, 'POST', url, { accept: 'text/html', cookie: cookies.header() }, new URLSearchParams(form).toString());
     }
     if (!callback) throw new Error('the login did not reach the callback');
     if (!answered.login || !answered.consent) throw new Error('the login skipped the login or consent page');
@@ -131,12 +139,12 @@ export async function createLoginClient(options: LoginClientOptions) {
     if (!code) throw new Error(`no code: ${callback.search}`);
 
     const tokens = await json<{ access_token: string; id_token: string }>(
-      send('POST', new URL(discovery.token_endpoint), { authorization: basic }, new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: options.redirectUri, code_verifier: verifier }).toString()),
+      send(agent, 'POST', new URL(discovery.token_endpoint), { authorization: basic }, new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: options.redirectUri, code_verifier: verifier }).toString()),
       'token endpoint',
     );
     const { payload } = await jwtVerify(tokens.id_token, jwks, { issuer: discovery.issuer, audience: options.clientId });
     if (payload.nonce !== nonce) throw new Error('nonce mismatch');
-    const userinfo = await json<{ sub: string }>(send('GET', new URL(discovery.userinfo_endpoint), { authorization: `Bearer ${tokens.access_token}` }), 'userinfo');
+    const userinfo = await json<{ sub: string }>(send(agent, 'GET', new URL(discovery.userinfo_endpoint), { authorization: `Bearer ${tokens.access_token}` }), 'userinfo');
     if (userinfo.sub !== payload.sub) throw new Error('userinfo sub differs from the ID token');
   };
 }

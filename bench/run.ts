@@ -4,7 +4,8 @@
 //
 // Environment:
 //   BENCH_SECTIONS     comma-separated sections to run (default: every registered one)
-//   BENCH_RATE_LIMIT   on | off | both: RATE_LIMIT_ENABLED passed to the server (default both)
+//   BENCH_RATE_LIMIT   on | off | both: RATE_LIMIT_ENABLED passed to the server (default both;
+//                      the login section runs with it on, at the default limits, unless only off is asked)
 //   BENCH_DURATION     seconds per case (default 10)
 //   BENCH_CLUSTER      0 to skip the WEB_CONCURRENCY=2 run
 //   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
@@ -30,13 +31,17 @@ export interface BenchContext {
   rateLimit: boolean;
 }
 
-/** A section: a name and the cases it runs against a started Gatehouse. */
+/** A section: a name and the cases it runs against a Gatehouse started for it. */
 export interface BenchSection {
   name: string;
+  /** The server's environment: `login` has the default protection, `m2m` raised ceilings (server-env.ts). */
+  load: 'm2m' | 'login';
+  /** Runs only with the rate limiter on, when the run has that mode. */
+  protectedOnly?: boolean;
   run(ctx: BenchContext): Promise<CaseResult[]>;
 }
 
-const sections: BenchSection[] = [{ name: 'm2m', run: (ctx) => m2mCases(ctx) }, loginSection];
+const sections: BenchSection[] = [{ name: 'm2m', load: 'm2m', run: (ctx) => m2mCases(ctx) }, loginSection];
 
 const PG_PORT = Number(process.env.BENCH_PORT ?? 55400);
 const GATEHOUSE_PORT = PG_PORT + 1;
@@ -53,8 +58,8 @@ const services = createServices({ config, secrets: runtime.secrets, db: runtime.
 
 const { env: startEnv, nodeArgs: serverNodeArgs, entry: startEntry } = startCommand();
 
-const startGatehouse = (rateLimit: boolean, workers = 1, port = GATEHOUSE_PORT) =>
-  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers }), `http://127.0.0.1:${port}`, '/readyz', serverNodeArgs);
+const startGatehouse = (rateLimit: boolean, workers = 1, port = GATEHOUSE_PORT, load: BenchSection['load'] = 'm2m') =>
+  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers, load }), `http://127.0.0.1:${port}`, '/readyz', serverNodeArgs);
 
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'both'] ?? [false];
@@ -64,16 +69,19 @@ const memory: Record<string, number> = {};
 const bareProvider = !wanted || wanted.includes('m2m') ? await startBare(BARE_PORT, { env: startEnv, nodeArgs: serverNodeArgs }) : undefined;
 try {
   for (const rateLimit of modes) {
-    const gatehouse = await startGatehouse(rateLimit);
-    try {
-      for (const section of sections.filter((s) => !wanted || wanted.includes(s.name))) {
+    for (const section of sections.filter((s) => !wanted || wanted.includes(s.name))) {
+      if (section.protectedOnly && !rateLimit && modes.includes(true)) continue;
+      // Each section has a process of its own, started with the section's environment.
+      const gatehouse = await startGatehouse(rateLimit, 1, GATEHOUSE_PORT, section.load);
+      const label = `gatehouse, 1 process${rateLimit ? ', rate limit on' : ''}`;
+      try {
         // The bare comparison runs once, against Gatehouse with the limiter off (as bare has none).
         const rows = await section.run({ gatehouse, services, runtime, rateLimit, bare: rateLimit ? undefined : bareProvider });
-        results.push(...rows.map((r) => ({ ...r, section: `${r.section}${rateLimit ? ' (rate limit on)' : ''}` })));
+        results.push(...rows.map((r) => ({ ...r, section: `${r.section}${rateLimit && section.load === 'm2m' ? ' (rate limit on)' : ''}` })));
+      } finally {
+        memory[label] = Math.max(memory[label] ?? 0, gatehouse.peakRssMb());
+        await gatehouse.stop();
       }
-    } finally {
-      memory[`gatehouse, 1 process${rateLimit ? ', rate limit on' : ''}`] = gatehouse.peakRssMb();
-      await gatehouse.stop();
     }
   }
   const comparisons = [
@@ -125,7 +133,7 @@ writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(repor
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time). Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs), and each ratio below pairs a variant with a plain process running beside it, the two taking turns the same way.`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time from 64 loopback addresses, against the default rate limits; the m2m cases raise the per-address ceiling and the bench clients' quotas). Each section has a Gatehouse process of its own. Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs), and each ratio below pairs a variant with a plain process running beside it, the two taking turns the same way.`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx | server CPU ms/req |',
   '|---|---|---:|---:|---:|---:|---:|---:|---:|',

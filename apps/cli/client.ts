@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ApiService } from '../core/apis.ts';
 import { authMethods, grantTypes, type ClientRecord, type ClientService, type CreateClientBody } from '../core/clients.ts';
+import { formatRate } from '../core/rate-limits/rate.ts';
 import { commaSeparated, formatDate, table, UsageError, wholeSeconds, type Command, type Noun } from './output.ts';
 
 type Needs = { clients: ClientService; apis: ApiService };
@@ -65,6 +66,34 @@ const rotateSecret: Command<Needs> = {
   },
 };
 
+/** `default` puts the server's default back (stored as null); anything else goes to the service, which validates it. */
+const orDefault = (parse: (raw: string, flag: string) => unknown) => (raw: string, flag: string) => (raw === 'default' ? null : parse(raw, flag));
+
+const wholeNumber = (raw: string, flag: string) => {
+  if (!/^\d{1,7}$/.test(raw)) throw new UsageError(`${flag}: expected a whole number, or 'default'`);
+  return Number(raw);
+};
+
+const rateLimitOf = ({ rateLimit }: ClientRecord) =>
+  rateLimit.rate || rateLimit.burst ? `${rateLimit.rate ? formatRate(rateLimit.rate) : 'default'}, burst ${rateLimit.burst ?? 'default'}` : 'default';
+
+const update: Command<Needs> = {
+  summary: "change a client's settings: its request quota once authenticated",
+  args: ['ID'],
+  options: {
+    'rate-limit': { type: 'string', field: 'rateLimit', value: 'RATE', parse: orDefault((raw) => raw), description: "its sustained rate, e.g. 500/s, 3000/m (N/s, N/m or N/h), for a known heavy service; 'default' for RATE_LIMIT_PER_CLIENT" },
+    'rate-limit-burst': { type: 'string', field: 'rateLimitBurst', value: 'N', parse: orDefault(wholeNumber), description: "how many requests it may send at once; 'default' for RATE_LIMIT_PER_CLIENT_BURST" },
+  },
+  async run({ args: [id], fields }, { clients }) {
+    if (Object.keys(fields).length === 0) throw new UsageError('nothing to change (give --rate-limit or --rate-limit-burst)');
+    const changed = await clients.update(id, fields);
+    return {
+      text: `client ${changed.clientId}: rate limit ${rateLimitOf(changed)}`,
+      json: { client_id: changed.clientId, rate_limit: changed.rateLimit.rate ? formatRate(changed.rateLimit.rate) : null, rate_limit_burst: changed.rateLimit.burst ?? null },
+    };
+  },
+};
+
 const metadataOf = (client: ClientRecord) => client.metadata as { grant_types?: string[]; token_endpoint_auth_method?: string };
 
 const list: Command<Needs> = {
@@ -73,15 +102,23 @@ const list: Command<Needs> = {
     const all = await clients.list();
     return {
       text: table(
-        ['CLIENT_ID', 'NAME', 'GRANT_TYPES', 'AUTH_METHOD', 'LIVE_SECRETS', 'CREATED'],
-        all.map((c) => [c.clientId, c.name, (metadataOf(c).grant_types ?? []).join(','), metadataOf(c).token_endpoint_auth_method ?? '-', c.secretHashes.length, formatDate(c.createdAt)]),
+        ['CLIENT_ID', 'NAME', 'GRANT_TYPES', 'AUTH_METHOD', 'LIVE_SECRETS', 'RATE_LIMIT', 'CREATED'],
+        all.map((c) => [c.clientId, c.name, (metadataOf(c).grant_types ?? []).join(','), metadataOf(c).token_endpoint_auth_method ?? '-', c.secretHashes.length, rateLimitOf(c), formatDate(c.createdAt)]),
       ),
-      json: all.map((c) => ({ ...c.metadata, client_id: c.clientId, first_party: c.firstParty, live_secrets: c.secretHashes.length, created_at: c.createdAt })),
+      json: all.map((c) => ({
+        ...c.metadata,
+        client_id: c.clientId,
+        first_party: c.firstParty,
+        live_secrets: c.secretHashes.length,
+        rate_limit: c.rateLimit.rate ? formatRate(c.rateLimit.rate) : null,
+        rate_limit_burst: c.rateLimit.burst ?? null,
+        created_at: c.createdAt,
+      })),
     };
   },
 };
 
 export const client: Noun = {
-  summary: 'register clients, list them and rotate their secrets',
-  commands: { create, 'rotate-secret': rotateSecret, list },
+  summary: 'register clients, list them, change their quotas and rotate their secrets',
+  commands: { create, update, 'rotate-secret': rotateSecret, list },
 };

@@ -5,6 +5,7 @@ import type { AuditLog } from './audit.ts';
 import type { Database } from './database.ts';
 import { AppError, notFound } from './errors.ts';
 import { parseInput } from './validation.ts';
+import { formatRate, parseRate, rateSyntax, type Rate } from './rate-limits/rate.ts';
 
 export const grantTypes = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
 export const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
@@ -78,10 +79,30 @@ const productionClientBodySchema = createClientBodySchema.superRefine((body, ctx
   }
 });
 
+/** A client's own quota once authenticated; what is unset is the server's default (RATE_LIMIT_PER_CLIENT*). */
+export interface ClientRateLimit {
+  rate?: Rate;
+  burst?: number;
+}
+
+/** `gatehouse client update`: each field given replaces the stored one; `null` goes back to the default. */
+export const updateClientBodySchema = z.object({
+  rateLimit: z
+    .string()
+    .refine((text) => parseRate(text) !== undefined, `expected ${rateSyntax}`)
+    .transform((text) => formatRate(parseRate(text)!))
+    .nullable()
+    .optional(),
+  rateLimitBurst: z.number().int().min(1).max(1_000_000).nullable().optional(),
+});
+
+export type UpdateClientBody = z.input<typeof updateClientBodySchema>;
+
 export interface ClientRecord {
   clientId: string;
   name: string;
   firstParty: boolean;
+  rateLimit: ClientRateLimit;
   metadata: Record<string, unknown>;
   secretHashes: Array<{ hash: string; expiresAt: Date | null }>;
   createdAt: Date;
@@ -116,10 +137,12 @@ export interface ClientServiceOptions {
 
 export function createClientService({ db, secrets, audit, requireHttpsRedirects = false, now = () => new Date() }: ClientServiceOptions) {
   const bodySchema = requireHttpsRedirects ? productionClientBodySchema : createClientBodySchema;
-  const toRecord = (row: { id: string; name: string; firstParty: boolean; metadata: unknown; createdAt: Date; secrets: Array<{ hash: string; expiresAt: Date | null }> }): ClientRecord => ({
+  type ClientRow = { id: string; name: string; firstParty: boolean; rateLimit: string | null; rateLimitBurst: number | null; metadata: unknown; createdAt: Date; secrets: Array<{ hash: string; expiresAt: Date | null }> };
+  const toRecord = (row: ClientRow): ClientRecord => ({
     clientId: row.id,
     name: row.name,
     firstParty: row.firstParty,
+    rateLimit: { rate: (row.rateLimit && parseRate(row.rateLimit)) || undefined, burst: row.rateLimitBurst ?? undefined },
     metadata: row.metadata as Record<string, unknown>,
     secretHashes: row.secrets.map(({ hash, expiresAt }) => ({ hash, expiresAt })),
     createdAt: row.createdAt,
@@ -175,6 +198,19 @@ export function createClientService({ db, secrets, audit, requireHttpsRedirects 
         include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
       });
       return rows.map(toRecord);
+    },
+
+    /** Changes what `body` names (a quota, for now) and records it in the audit trail. */
+    async update(clientId: string, input: UpdateClientBody): Promise<ClientRecord> {
+      const body = parseInput(updateClientBodySchema, input, 'client');
+      if (!(await db.client.findUnique({ where: { id: clientId }, select: { id: true } }))) throw notFound('client', clientId);
+      const row = await db.client.update({
+        where: { id: clientId },
+        data: body,
+        include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
+      });
+      await audit?.record({ type: 'client.changed', clientId, details: body });
+      return toRecord(row);
     },
 
     /**

@@ -1,12 +1,20 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { parseRate, rateSyntax, type Limit } from './rate-limits/rate.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const flagDefault = (fallback: boolean) =>
   z.enum(['true', 'false', '1', '0']).default(fallback ? 'true' : 'false').transform((v) => v === 'true' || v === '1');
 const flag = flagDefault(false);
 const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const rate = (fallback: string) =>
+  z.string().default(fallback).transform((text, ctx) => {
+    const parsed = parseRate(text);
+    if (!parsed) ctx.addIssue({ code: 'custom', message: `expected ${rateSyntax}` });
+    return parsed ?? { count: 1, per: 's' as const };
+  });
+const burst = (fallback: number) => z.coerce.number().int().min(1).max(1_000_000).default(fallback);
 const ipOrCidr = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/;
 const proxyList = z
   .string()
@@ -70,15 +78,37 @@ const envSchema = z.object({
   TRUSTED_PROXIES: proxyList,
   /** Rate limiting on every public endpoint; `false` only to compare throughput (npm run bench). */
   RATE_LIMIT_ENABLED: flagDefault(true),
-  /** The window, in seconds, that every limit below counts in. */
-  RATE_LIMIT_WINDOW: seconds(60),
-  /** Requests per window from one client IP, to any public endpoint. */
-  RATE_LIMIT_PER_IP: count(1200),
-  /** Requests per window from one client to the token, introspection and revocation endpoints. */
-  RATE_LIMIT_PER_CLIENT: count(1200),
-  /** Login submissions per window from one client IP. */
-  RATE_LIMIT_LOGIN_PER_IP: count(30),
-  /** How often, in milliseconds, each instance adds its local counts to the shared PostgreSQL counters. */
+  /**
+   * Requests from one client address (an IPv6 /64) to any endpoint but /healthz and /metrics:
+   * a sustained rate and a burst, as nginx's `limit_req rate=... burst=...`. A ceiling for
+   * floods, generous enough for an office behind one NAT address or a conformance run.
+   */
+  RATE_LIMIT_PER_ADDRESS: rate('50/s'),
+  RATE_LIMIT_PER_ADDRESS_BURST: burst(1000),
+  /** GET /readyz from one address: a load balancer probes far below this; each probe is a database query. */
+  RATE_LIMIT_READYZ: rate('5/s'),
+  RATE_LIMIT_READYZ_BURST: burst(30),
+  /**
+   * Failed client authentications (401 invalid_client at the token, introspection, revocation
+   * and PAR endpoints) from one address. Once spent, that address's client-authenticated
+   * requests are answered 429 before they are processed; successful requests never spend it.
+   */
+  RATE_LIMIT_CLIENT_AUTH_FAILURES: rate('1/s'),
+  RATE_LIMIT_CLIENT_AUTH_FAILURES_BURST: burst(50),
+  /**
+   * Requests of one client that authenticated (with a secret or a private_key_jwt assertion),
+   * whatever address they come from. `gatehouse client update ID --rate-limit` raises it for one client.
+   */
+  RATE_LIMIT_PER_CLIENT: rate('50/s'),
+  RATE_LIMIT_PER_CLIENT_BURST: burst(1000),
+  /**
+   * Failed password checks from one address at the login form, shared by every instance. The
+   * burst must be at least LOCKOUT_THRESHOLD, so a guesser on one account meets the account's
+   * lockout first; successful sign-ins never spend it.
+   */
+  RATE_LIMIT_LOGIN_FAILURES: rate('6/m'),
+  RATE_LIMIT_LOGIN_FAILURES_BURST: burst(60),
+  /** How often, in milliseconds, each instance adds what it spent on busy keys to the shared buckets and reads the others'. */
   RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(10).max(10_000).default(100),
   /** Failed passwords in a row before an account is locked (Keycloak's default). */
   LOCKOUT_THRESHOLD: count(30),
@@ -110,6 +140,13 @@ const envSchema = z.object({
 export const argon2Floor = 7168 * 5;
 
 const checkedEnvSchema = envSchema.superRefine((e, ctx) => {
+  if (e.RATE_LIMIT_LOGIN_FAILURES_BURST < e.LOCKOUT_THRESHOLD) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['RATE_LIMIT_LOGIN_FAILURES_BURST'],
+      message: `expected at least LOCKOUT_THRESHOLD (${e.LOCKOUT_THRESHOLD}): a guesser on one account must meet the account's lockout before the address's budget`,
+    });
+  }
   if (e.ARGON2_MEMORY_KIB * e.ARGON2_TIME_COST < argon2Floor) {
     ctx.addIssue({
       code: 'custom',
@@ -145,7 +182,7 @@ export interface Config {
   accessTokenSigningAlg: 'ES256' | 'RS256';
   devInteractions: boolean;
   trustedProxies: string[];
-  rateLimit: { enabled: boolean; windowSeconds: number; perIp: number; perClient: number; loginPerIp: number; syncMs: number };
+  rateLimit: { enabled: boolean; perAddress: Limit; readyz: Limit; clientAuthFailures: Limit; perClient: Limit; loginFailures: Limit; syncMs: number };
   lockout: { threshold: number; waitSeconds: number; waitIncrementSeconds: number; maxWaitSeconds: number; resetAfterSeconds: number };
   auditRetentionDays: number;
   metricsPort?: number;
@@ -159,8 +196,18 @@ export interface Config {
 const isLoopback = (hostname: string) =>
   hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 
+/** Variables an earlier version read, and what took their place: set, they would silently do nothing. */
+const replacedVariables: Record<string, string> = {
+  RATE_LIMIT_WINDOW: 'every limit is now a rate and a burst (RATE_LIMIT_PER_ADDRESS=50/s, RATE_LIMIT_PER_ADDRESS_BURST=1000, ...)',
+  RATE_LIMIT_PER_IP: 'RATE_LIMIT_PER_ADDRESS and RATE_LIMIT_PER_ADDRESS_BURST',
+  RATE_LIMIT_LOGIN_PER_IP: 'RATE_LIMIT_LOGIN_FAILURES and RATE_LIMIT_LOGIN_FAILURES_BURST (failed passwords only)',
+};
+
 /** Parses the environment once. Throws a ConfigError naming the first bad variable. */
 export function loadConfig(source: Record<string, string | undefined>): Config {
+  for (const [name, replacement] of Object.entries(replacedVariables)) {
+    if (source[name] !== undefined && source[name] !== '') throw new ConfigError(name, `is no longer read; replaced by ${replacement}`);
+  }
   const parsed = checkedEnvSchema.safeParse(source);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -197,10 +244,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     trustedProxies: e.TRUSTED_PROXIES,
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED,
-      windowSeconds: e.RATE_LIMIT_WINDOW,
-      perIp: e.RATE_LIMIT_PER_IP,
-      perClient: e.RATE_LIMIT_PER_CLIENT,
-      loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
+      perAddress: { rate: e.RATE_LIMIT_PER_ADDRESS, burst: e.RATE_LIMIT_PER_ADDRESS_BURST },
+      readyz: { rate: e.RATE_LIMIT_READYZ, burst: e.RATE_LIMIT_READYZ_BURST },
+      clientAuthFailures: { rate: e.RATE_LIMIT_CLIENT_AUTH_FAILURES, burst: e.RATE_LIMIT_CLIENT_AUTH_FAILURES_BURST },
+      perClient: { rate: e.RATE_LIMIT_PER_CLIENT, burst: e.RATE_LIMIT_PER_CLIENT_BURST },
+      loginFailures: { rate: e.RATE_LIMIT_LOGIN_FAILURES, burst: e.RATE_LIMIT_LOGIN_FAILURES_BURST },
       syncMs: e.RATE_LIMIT_SYNC_MS,
     },
     lockout: {

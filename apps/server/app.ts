@@ -22,7 +22,7 @@ export interface EdgeDeps {
   /** Whether the issuer is https (HSTS). */
   https?: boolean;
   metrics?: Metrics;
-  /** Rate limiting (middleware/rate-limit.ts), after the client IP is known. */
+  /** The per-address request ceiling (http/rate-limit/rate-limits.ts), after the client's address is known. */
   rateLimit?: Koa.Middleware;
   /** Page headers for an app whose every answer may be a page, set with the others (security-headers.ts). */
   pageHeaders?: Record<string, string>;

@@ -4,6 +4,7 @@ import { requestScope } from '../core/request-context.ts';
 import type { Metrics } from './metrics.ts';
 import { scopeOf } from './middleware/request-log.ts';
 import { paths } from './paths.ts';
+import { onClientAssigned } from './provider/internals.ts';
 
 const tokenKinds = ['access_token', 'client_credentials', 'refresh_token', 'authorization_code'] as const;
 const revocableKinds = ['access_token', 'client_credentials', 'refresh_token'] as const;
@@ -37,8 +38,9 @@ const grantTypeNow = (kind: string) => {
 export function recordProviderEvents(provider: Provider, { audit, metrics }: { audit: AuditLog; metrics?: Metrics }) {
   // Event names are built from model kinds, which the typings do not enumerate.
   const on = provider.on.bind(provider) as unknown as (event: string, listener: (...args: never[]) => void) => void;
-  // The authenticated client, for the request log line.
-  on('assign.client', (ctx: ProviderContext, client: { clientId: string }) => {
+  // The client the request names, for the request log line (oidc-provider emits this on each
+  // request's context, never on the provider: provider/internals.ts).
+  onClientAssigned(provider, (ctx, client) => {
     const scope = scopeOf(ctx.req);
     if (scope) scope.clientId = client.clientId;
   });

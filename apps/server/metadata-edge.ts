@@ -3,7 +3,7 @@ import { requestScope } from '../core/request-context.ts';
 import type { EdgeDeps } from './app.ts';
 import { createProxyMatcher, resolveClientIp } from './middleware/client-ip.ts';
 import type { MetadataCache } from './middleware/provider-extras.ts';
-import type { RateLimits } from './middleware/rate-limit.ts';
+import type { RateLimits } from './http/rate-limit/rate-limits.ts';
 import { recordRequest, requestIdFrom } from './middleware/request-log.ts';
 import { securityHeaderValues } from './middleware/security-headers.ts';
 
@@ -11,7 +11,7 @@ import { securityHeaderValues } from './middleware/security-headers.ts';
 export interface MetadataEdgeDeps extends Pick<EdgeDeps, 'log' | 'trustedProxies' | 'https' | 'metrics' | 'pageHeaders'> {
   /** The metadata cache of the provider serving now (each provider build has its own). */
   cache: () => MetadataCache | undefined;
-  rateLimits?: Pick<RateLimits, 'admitsAtOnce'>;
+  rateLimits?: Pick<RateLimits, 'admits'>;
 }
 
 /** Answers the request and returns true, or returns false and leaves it to Koa. */
@@ -23,9 +23,9 @@ const single = (value: string | string[] | undefined) => (typeof value === 'stri
  * Discovery and JWKS are what relying parties and resource servers fetch most, and once
  * rendered they do not change. Answering them here, before Koa and oidc-provider, costs about
  * half the CPU of the full path, with the same edge steps: request id, security headers,
- * the client's IP and its per-IP limit, the log line and metrics. What cannot be decided in
- * memory (a document not rendered yet, a limit that must ask the shared counter or refuses)
- * takes the full path, which answers it the same way.
+ * the client's address and its request ceiling, the log line and metrics. What it cannot answer
+ * (a document not rendered yet, a request over the ceiling) takes the full path, which answers
+ * it the same way.
  */
 export function createMetadataEdge({ cache, rateLimits, log, trustedProxies, https = false, metrics, pageHeaders }: MetadataEdgeDeps): EdgeAnswer {
   const headers = securityHeaderValues({ https, page: pageHeaders });
@@ -38,7 +38,7 @@ export function createMetadataEdge({ cache, rateLimits, log, trustedProxies, htt
     const answer = cache()?.answer(method, path, single(req.headers['if-none-match']));
     if (!answer) return false;
     const ip = resolveClientIp(req.socket.remoteAddress ?? '', single(req.headers['x-forwarded-for']), isTrustedProxy);
-    if (rateLimits && !rateLimits.admitsAtOnce(ip)) return false;
+    if (rateLimits && !rateLimits.admits(ip)) return false;
     const requestId = requestIdFrom(single(req.headers['x-request-id']));
     res.writeHead(answer.status, { 'X-Request-Id': requestId, ...headers, ...answer.headers });
     res.end(answer.body);

@@ -14,7 +14,8 @@ import { createStructuredTokens } from './provider/structured-tokens.ts';
 import { findStoredAccessToken } from './provider/stored-tokens.ts';
 import { recordProviderEvents } from './audit-events.ts';
 import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.ts';
-import { createRateLimits } from './middleware/rate-limit.ts';
+import { createRateLimits } from './http/rate-limit/rate-limits.ts';
+import { createRateLimitQueries } from '../core/rate-limits/queries.ts';
 import { createApp, dispatch, edgeMiddleware } from './app.ts';
 import { createClientLookup } from './client-adapter.ts';
 import { answerDatabaseOutagesWith503, answerUnauthorizedClientPerRfc6749, createMetadataCache, type MetadataCache } from './middleware/provider-extras.ts';
@@ -97,12 +98,16 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     ? createRateLimits({
         db,
         config: config.rateLimit,
+        views,
         onReject: metrics.rateLimited,
-        // A database outage would otherwise log once per sync per key.
-        onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limit counters not shared (database write failed); counting locally'),
+        // A database outage would otherwise log at every sync interval.
+        onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limits not shared (database unreachable); limiting on this instance alone'),
       })
     : undefined;
-  const edgeDeps = { log, trustedProxies: config.trustedProxies, https: config.issuer.startsWith('https:'), metrics, rateLimit: rateLimits?.middleware };
+  // The client lookup the provider finds clients with: the per-client budget reads each client's quota from it.
+  const providerClientLookup = rateLimits?.clientAuthentication.observeClients(clientLookup) ?? clientLookup;
+  const rateLimitQueries = createRateLimitQueries(db);
+  const edgeDeps = { log, trustedProxies: config.trustedProxies, https: config.issuer.startsWith('https:'), metrics, rateLimit: rateLimits?.edge };
   const edge = edgeMiddleware(edgeDeps);
   const providerEdgeDeps = { ...edgeDeps, pageHeaders: providerPageHeaders };
   const providerEdge = edgeMiddleware(providerEdgeDeps);
@@ -114,8 +119,9 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     onError: (err) => log.warn({ err }, 'key refresh failed'),
     build(keySet) {
       publishedKeys = { version: keySet.version, keys: keySet.published };
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages });
+      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup: providerClientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages });
       for (const step of providerEdge) provider.use(step);
+      if (rateLimits) provider.use(rateLimits.clientAuthentication.protect(provider));
       provider.use(refuseControlCharacters(pages.renderError));
       provider.use(structured.substituteJwt);
       provider.use(allowProviderFormTargets);
@@ -131,7 +137,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     },
   });
 
-  const interactions = createInteractionRouter({ host, views, csrf, log, users });
+  const interactions = createInteractionRouter({ host, views, csrf, log, users, loginFailures: rateLimits?.loginFailures });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
   const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions] });
   // The provider's edge steps, for discovery and JWKS answered from memory.
@@ -145,8 +151,8 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   });
 
   const sweeper = setInterval(() => {
-    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays), revocationQueries.sweep()])
-      .then(([artifacts, retiredKeys, auditEvents, revocations]) => (artifacts || retiredKeys || auditEvents || revocations) && log.debug({ artifacts, retiredKeys, auditEvents, revocations }, 'swept expired rows'))
+    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays), revocationQueries.sweep(), rateLimitQueries.sweep()])
+      .then(([artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets]) => (artifacts || retiredKeys || auditEvents || revocations || rateLimitBuckets) && log.debug({ artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets }, 'swept expired rows'))
       .catch((err) => log.warn({ err }, 'sweep failed'));
   }, config.sweepInterval * 1000).unref();
 

@@ -5,13 +5,14 @@ export interface CookieJar {
   clear(): void;
 }
 
-export function createCookieJar(): CookieJar {
+/** `send` is the fetch to use: a local-address one (local-address.ts) plays a client behind another address. */
+export function createCookieJar(send: (url: string | URL, init?: RequestInit) => Promise<Response> = fetch): CookieJar {
   const cookies = new Map<string, string>();
   return {
     async fetch(url, init = {}) {
       const headers = new Headers(init.headers);
       if (cookies.size) headers.set('cookie', [...cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-      const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+      const response = await send(url, { ...init, headers, redirect: 'manual' });
       for (const line of response.headers.getSetCookie()) {
         const [pair, ...attributes] = line.split(';');
         const [name, value] = [pair.slice(0, pair.indexOf('=')).trim(), pair.slice(pair.indexOf('=') + 1).trim()];

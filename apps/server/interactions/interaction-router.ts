@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Next } from 'koa';
 import type { UserService } from '../../core/users.ts';
+import type { FailureBudget } from '../http/rate-limit/rate-limits.ts';
 import { pageSecurityHeaders } from '../middleware/page-security.ts';
 import { paths } from '../paths.ts';
 import { createConsentHandlers } from './consent.ts';
@@ -10,7 +11,7 @@ import { expired, loadInteraction, renderInteractionErrors, type InteractionCont
 type Step = (ctx: InteractionContext, next: Next) => unknown;
 
 /** The sign-in pages oidc-provider sends the browser to: login, then consent. */
-export function createInteractionRouter(deps: InteractionDeps & { users: UserService }) {
+export function createInteractionRouter(deps: InteractionDeps & { users: UserService; loginFailures?: FailureBudget }) {
   const login = createLoginHandlers(deps);
   const consent = createConsentHandlers(deps);
   const chain = (...steps: Step[]) => steps as never[];

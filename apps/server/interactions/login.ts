@@ -2,6 +2,8 @@ import type { Next } from 'koa';
 import { z } from 'zod';
 import type { UserService } from '../../core/users.ts';
 import { hasControlCharacter } from '../http/form-body.ts';
+import type { FailureBudget } from '../http/rate-limit/rate-limits.ts';
+import { refuseRateLimited } from '../http/rate-limit/refusal.ts';
 import { paths } from '../paths.ts';
 import { checkCsrf, finishInteraction, loadInteraction, parseForm, requirePrompt, type InteractionContext, type InteractionDeps } from './steps.ts';
 
@@ -14,8 +16,8 @@ const INVALID_CREDENTIALS = 'Invalid email or password.';
 
 type LoginState = { login?: z.infer<typeof loginBodySchema>; userId?: string };
 
-export function createLoginHandlers(deps: InteractionDeps & { users: UserService }) {
-  const { views, csrf, users } = deps;
+export function createLoginHandlers(deps: InteractionDeps & { users: UserService; loginFailures?: FailureBudget }) {
+  const { views, csrf, users, loginFailures } = deps;
 
   function renderLogin(ctx: InteractionContext, options: { email?: string; error?: string; status?: number } = {}) {
     const { interaction, client } = ctx.state;
@@ -39,6 +41,17 @@ export function createLoginHandlers(deps: InteractionDeps & { users: UserService
     await next();
   }
 
+  /**
+   * An address that has spent its budget of failed passwords is answered 429 before anything of
+   * the form is read: the budget exists to spare argon2 for people, not guessers.
+   */
+  async function checkFailureBudget(ctx: InteractionContext, next: Next) {
+    const decision = loginFailures?.check(ctx.ip);
+    if (decision && !decision.allowed) return refuseRateLimited(ctx, decision.retryAfterSeconds, views);
+    await next();
+  }
+
+  /** Checks the password; a failure of any kind (unknown account, wrong password, locked) spends the address's budget. */
   async function verifyCredentials(ctx: InteractionContext & { state: LoginState }, next: Next) {
     const { email, password } = ctx.state.login!;
     const user = await users.verifyPassword(email, password, {
@@ -46,7 +59,10 @@ export function createLoginHandlers(deps: InteractionDeps & { users: UserService
       userAgent: ctx.get('User-Agent') || undefined,
       clientId: ctx.state.client.clientId,
     });
-    if (!user) return renderLogin(ctx, { email, error: INVALID_CREDENTIALS, status: 401 });
+    if (!user) {
+      loginFailures?.spend(ctx.ip);
+      return renderLogin(ctx, { email, error: INVALID_CREDENTIALS, status: 401 });
+    }
     ctx.state.userId = user.id;
     await next();
   }
@@ -57,6 +73,6 @@ export function createLoginHandlers(deps: InteractionDeps & { users: UserService
 
   return {
     showLogin: [showLoginForm],
-    postLogin: [parseForm, loadInteraction(deps), requirePrompt('login'), checkCsrf(deps), validateLoginBody, verifyCredentials, finishLogin],
+    postLogin: [checkFailureBudget, parseForm, loadInteraction(deps), requirePrompt('login'), checkCsrf(deps), validateLoginBody, verifyCredentials, finishLogin],
   };
 }

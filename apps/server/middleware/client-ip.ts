@@ -22,17 +22,42 @@ export function createProxyMatcher(trustedProxies: string[]): (ip: string) => bo
 }
 
 /**
+ * A hop of X-Forwarded-For as an address: bare, or with the port some load balancers add
+ * (`203.0.113.5:51234`, `[2001:db8::1]:443`). Undefined for anything else (`unknown`, RFC 7239
+ * obfuscated identifiers such as `_hidden`).
+ */
+function hopAddress(hop: string): string | undefined {
+  if (isIP(hop)) return unmapped(hop);
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(hop);
+  if (bracketed && isIP(bracketed[1]) === 6) return unmapped(bracketed[1]);
+  const withPort = /^([\d.]+):\d{1,5}$/.exec(hop);
+  if (withPort && isIP(withPort[1]) === 4) return withPort[1];
+  return undefined;
+}
+
+/**
+ * What stands for a client the proxy could not name by address: the hop's own text, so that
+ * clients behind `unknown` (or each obfuscated identifier) share a budget with each other and
+ * not with everyone else behind the proxy. Bounded and reduced to RFC 7239's identifier
+ * characters, since it reaches rate-limit keys, logs and the audit trail.
+ */
+const hopToken = (hop: string) => hop.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 64) || 'unknown';
+
+/**
  * The client's address: the TCP peer, unless the peer is a trusted proxy, in which case the
  * right-most X-Forwarded-For hop that is not itself a trusted proxy. Left-most entries are
- * whatever the client chose to send and are never believed.
+ * whatever the client chose to send and are never believed. A hop that is not an address ends
+ * the walk and is the answer, as text (hopToken): it is the closest thing to the client there is.
  */
 export function resolveClientIp(peer: string, forwardedFor: string | undefined, isTrusted: (ip: string) => boolean): string {
   let ip = unmapped(peer);
   if (!isTrusted(ip) || !forwardedFor) return ip;
-  const hops = forwardedFor.split(',').map((h) => unmapped(h.trim()));
+  const hops = forwardedFor.split(',').map((h) => h.trim());
   for (let i = hops.length - 1; i >= 0; i--) {
-    if (isIP(hops[i]) === 0) break;
-    ip = hops[i];
+    if (!hops[i]) continue;
+    const address = hopAddress(hops[i]);
+    if (!address) return hopToken(hops[i]);
+    ip = address;
     if (!isTrusted(ip)) break;
   }
   return ip;
