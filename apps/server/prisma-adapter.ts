@@ -161,10 +161,13 @@ export function createPrismaAdapter(db: Database, model: string, now: () => numb
       const expiresAt = expiresIn ? new Date(now() + expiresIn * 1000).toISOString() : null;
       const userCode = payload.userCode ? digest(payload.userCode) : null;
       if (payload.userCode) delete rest.userCode;
+      const json = JSON.stringify(rest);
+      // PostgreSQL cannot store NUL in jsonb; a request that carries one (a state, a nonce) is malformed.
+      if (json.includes('\\u0000')) throw new errors.InvalidRequest('request parameters must not contain NUL characters');
       await batches(sql).upsert.load({
         model,
         id: key,
-        payload: JSON.stringify(rest),
+        payload: json,
         grantId: payload.grantId ?? null,
         userCode,
         uid: payload.uid ?? null,

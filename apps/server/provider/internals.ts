@@ -9,7 +9,9 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 /**
  * Hands a form body Gatehouse has already read to oidc-provider. When the request stream is
  * consumed, oidc-provider's body parser takes `req.body` instead (lib/shared/selective_body.js,
- * `ctx.req.body || ctx.request.body`), parsing a string as a query string.
+ * `ctx.req.body || ctx.request.body`), parsing a string as a query string. The first time it
+ * does, oidc-provider warns once on stderr ("already parsed request body detected"). Only the
+ * introspection and revocation endpoints are read ahead (provider/structured-tokens.ts).
  */
 export function handBodyToProvider(req: IncomingMessage, text: string): void {
   (req as IncomingMessage & { body?: string }).body = text;

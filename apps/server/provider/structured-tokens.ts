@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isJwt, type TokenVerifier, type VerifiedToken } from '../../core/tokens/token-verifier.ts';
 import type { RevocationList } from '../../core/tokens/revocations.ts';
-import { readBody, PROVIDER_BODY_LIMIT } from '../http/form-body.ts';
+import { BodyTooLarge, readBody, PROVIDER_BODY_LIMIT } from '../http/form-body.ts';
 import { paths } from '../paths.ts';
 import { handBodyToProvider } from './internals.ts';
 
@@ -51,7 +51,16 @@ export function createStructuredTokens({ verifier, revocations }: { verifier: To
 
   async function substituteJwt(ctx: Context, next: Next) {
     if (ctx.method !== 'POST' || !endpoints.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) return next();
-    const params = new URLSearchParams(await readBody(ctx.req, PROVIDER_BODY_LIMIT));
+    let text: string;
+    try {
+      text = await readBody(ctx.req, PROVIDER_BODY_LIMIT);
+    } catch (error) {
+      // oidc-provider's own answer to a body past its limit.
+      if (error instanceof BodyTooLarge) return void Object.assign(ctx, { status: 400, body: { error: 'invalid_request', error_description: 'failed to parse the request body' } });
+      throw error;
+    }
+    handBodyToProvider(ctx.req, text);
+    const params = new URLSearchParams(text);
     const token = params.get('token');
     if (!token || params.getAll('token').length !== 1 || !isJwt(token)) return next();
     const surrogate = `${PREFIX}${randomBytes(18).toString('base64url')}`;
