@@ -111,6 +111,13 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
       return api;
     },
 
+    /** Registers an API Gatehouse itself serves, unless it exists (two instances starting together: one wins). */
+    async ensure(input: CreateApiBody): Promise<void> {
+      const body = parseInput(createApiBodySchema, input, 'api');
+      const created = await db.api.createMany({ data: [{ ...body, name: body.name ?? null }], skipDuplicates: true });
+      if (created.count) await record({ type: 'api.created', actor: 'system', details: { identifier: body.identifier, scopes: body.scopes } });
+    },
+
     /** Changes an API's settings (today: RBAC on or off). */
     async update(input: z.input<typeof updateApiBodySchema>): Promise<ApiRecord> {
       const { identifier, ...changes } = parseInput(updateApiBodySchema, input, 'api');

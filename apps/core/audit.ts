@@ -17,6 +17,7 @@ export type AuditEventType =
   | 'key.rotated'
   | 'api.created'
   | 'api.changed'
+  | 'authz.denied'
   | 'api.client_allowed'
   | 'api.exchange_allowed'
   | 'api.resource_server_added'

@@ -71,6 +71,8 @@ const envSchema = z.object({
   AUTHZ_CACHE_TTL: z.coerce.number().int().min(0).default(5),
   /** How often each instance looks for a new policy version (seconds): the longest a `policy set` or rollback takes to be in force everywhere. */
   POLICY_REFRESH_INTERVAL: seconds(2),
+  /** The share of policy denials (0 to 1) written to the audit trail as authz.denied; 0 writes none. */
+  AUTHZ_AUDIT_DENIALS: z.coerce.number().min(0).max(1).default(0),
   /** JWT access tokens (RFC 9068) are signed with this; ES256 signs about 20x faster than RS256. */
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256']).default('ES256'),
   DEV_INTERACTIONS: flag,
@@ -178,7 +180,7 @@ export interface Config {
   sweepInterval: number;
   clientCacheTtl: number;
   revocationRefreshInterval: number;
-  authz: { cacheTtl: number; policyRefreshInterval: number };
+  authz: { cacheTtl: number; policyRefreshInterval: number; auditDenials: number };
   accessTokenSigningAlg: 'ES256' | 'RS256';
   devInteractions: boolean;
   trustedProxies: string[];
@@ -238,7 +240,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     sweepInterval: e.SWEEP_INTERVAL,
     clientCacheTtl: e.CLIENT_CACHE_TTL,
     revocationRefreshInterval: e.REVOCATION_REFRESH_INTERVAL,
-    authz: { cacheTtl: e.AUTHZ_CACHE_TTL, policyRefreshInterval: e.POLICY_REFRESH_INTERVAL },
+    authz: { cacheTtl: e.AUTHZ_CACHE_TTL, policyRefreshInterval: e.POLICY_REFRESH_INTERVAL, auditDenials: e.AUTHZ_AUDIT_DENIALS },
     accessTokenSigningAlg: e.ACCESS_TOKEN_SIGNING_ALG,
     devInteractions: e.DEV_INTERACTIONS,
     trustedProxies: e.TRUSTED_PROXIES,

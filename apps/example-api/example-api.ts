@@ -23,6 +23,13 @@ export interface ExampleApiOptions {
   clock?: () => Date;
   /** Told why the authorization server's metadata could not be used (the API answers 503 meanwhile). */
   onError?: (error: unknown) => void;
+  /**
+   * This API's own client at Gatehouse, allowed the policy decision point's API
+   * (`<issuer>/access/v1`, scope `access:evaluate`): PUT /orders/:id asks the PDP with it.
+   */
+  pdpClient?: { clientId: string; clientSecret: string };
+  /** The orders this API holds, by id, with their owner (`user:<sub>` or `client:<client_id>`). */
+  orders?: Record<string, { owner: string }>;
 }
 
 /** Gatehouse signs with ES256 and RS256; DPoP keys are ES256 or Ed25519 (oidc-provider's default list). */
@@ -91,7 +98,7 @@ function describe(error: unknown, { scheme, token }: { scheme: Scheme; token: st
   return scheme === 'DPoP' ? 'the access token or its DPoP proof is invalid' : 'the access token is invalid';
 }
 
-export function createExampleApi({ issuer, audience, publicUrl, clock = () => new Date(), onError = () => {} }: ExampleApiOptions & { publicUrl: string }): Koa {
+export function createExampleApi({ issuer, audience, publicUrl, clock = () => new Date(), onError = () => {}, pdpClient, orders = {} }: ExampleApiOptions & { publicUrl: string }): Koa {
   const issuerUrl = new URL(issuer);
   // An http issuer is a development setup; under an https one, nothing is fetched over http.
   const http = { [oauth.allowInsecureRequests]: issuerUrl.protocol === 'http:' };
@@ -156,15 +163,54 @@ export function createExampleApi({ issuer, audience, publicUrl, clock = () => ne
     await next();
   };
 
-  const routes: Record<string, { scope: string; handle(ctx: Context): void }> = {
+  const decisions = createPdp({ issuerUrl, http, pdpClient, authorizationServer });
+
+  /** Scope checks say what a client may do in general; the policy decision point says whether this caller may update this order. */
+  async function updateOrder(ctx: Context) {
+    const { token } = ctx.state as State;
+    const order = orders[ctx.params.id];
+    if (!order) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found' };
+      return;
+    }
+    const [type, id] = order.owner.split(/:(.*)/s);
+    let permitted: boolean;
+    try {
+      permitted = await decisions.evaluate({
+        subject: { type: token.sub === token.client_id ? 'client' : 'user', id: token.sub },
+        action: { name: 'update' },
+        resource: { type: 'order', id: ctx.params.id, properties: { owner: { type, id } } },
+      });
+    } catch (error) {
+      onError(error);
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'the policy decision point cannot be reached' };
+      return;
+    }
+    if (!permitted) {
+      ctx.status = 403;
+      ctx.body = { error: 'forbidden', error_description: 'the policy decision point denied this update' };
+      return;
+    }
+    ctx.body = { updated: ctx.params.id };
+  }
+
+  const routes: Record<string, { scope: string; handle(ctx: Context): unknown }> = {
     'GET /orders': { scope: 'orders:read', handle: (ctx) => (ctx.body = { orders: [], caller: (ctx.state as State).token.client_id, subject: (ctx.state as State).token.sub }) },
     'POST /orders': { scope: 'orders:write', handle: (ctx) => ((ctx.status = 201), (ctx.body = { created: true })) },
+    'PUT /orders/:id': { scope: 'orders:write', handle: updateOrder },
+  };
+  const routeOf = (method: string, path: string) => {
+    const id = /^\/orders\/([^/]+)$/.exec(path)?.[1];
+    return id === undefined ? { found: routes[`${method} ${path}`], params: {} } : { found: routes[`${method} /orders/:id`], params: { id: decodeURIComponent(id) } };
   };
 
   const app = new Koa();
   app.silent = true;
   app.use(async function route(ctx, next) {
-    const found = routes[`${ctx.method} ${ctx.path}`];
+    const { found, params } = routeOf(ctx.method, ctx.path);
+    ctx.params = params;
     if (!found) {
       ctx.status = 404;
       ctx.body = { error: 'not_found' };
@@ -174,6 +220,64 @@ export function createExampleApi({ issuer, audience, publicUrl, clock = () => ne
     await next();
   });
   return app;
+}
+
+interface Evaluation {
+  subject: { type: string; id: string };
+  action: { name: string };
+  resource: { type: string; id: string; properties?: Record<string, unknown> };
+}
+
+/**
+ * The policy decision point as an AuthZEN client sees it: its endpoint from
+ * /.well-known/authzen-configuration (whose policy_decision_point must be the issuer, or the
+ * document is not used), and an access token for it from the client_credentials grant, reused
+ * until shortly before it expires.
+ */
+function createPdp({ issuerUrl, http, pdpClient, authorizationServer }: {
+  issuerUrl: URL;
+  http: Record<symbol, boolean>;
+  pdpClient?: { clientId: string; clientSecret: string };
+  authorizationServer: () => Promise<oauth.AuthorizationServer>;
+}) {
+  const issuer = issuerUrl.href.replace(/\/$/, '');
+  let endpoint: Promise<string> | undefined;
+  let token: { value: string; renewAt: number } | undefined;
+
+  const discover = () =>
+    (endpoint ??= fetch(`${issuer}/.well-known/authzen-configuration`)
+      .then(async (response) => {
+        const metadata = (await response.json()) as { policy_decision_point?: string; access_evaluation_endpoint?: string };
+        if (metadata.policy_decision_point !== issuer || !metadata.access_evaluation_endpoint) throw new Error('the AuthZEN metadata names another policy decision point');
+        return metadata.access_evaluation_endpoint;
+      })
+      .catch((error) => {
+        endpoint = undefined;
+        throw error;
+      }));
+
+  async function accessToken(): Promise<string> {
+    if (token && Date.now() < token.renewAt) return token.value;
+    if (!pdpClient) throw new Error('no client configured to ask the policy decision point');
+    const as = await authorizationServer();
+    const client = { client_id: pdpClient.clientId };
+    const response = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(pdpClient.clientSecret), new URLSearchParams({ resource: `${issuer}/access/v1`, scope: 'access:evaluate' }), http);
+    const result = await oauth.processClientCredentialsResponse(as, client, response);
+    token = { value: result.access_token, renewAt: Date.now() + Math.max(0, (result.expires_in ?? 60) - 30) * 1000 };
+    return token.value;
+  }
+
+  return {
+    async evaluate(request: Evaluation): Promise<boolean> {
+      const response = await fetch(await discover(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await accessToken()}` },
+        body: JSON.stringify(request),
+      });
+      if (response.status !== 200) throw new Error(`the policy decision point answered ${response.status}`);
+      return ((await response.json()) as { decision?: unknown }).decision === true;
+    },
+  };
 }
 
 /** Starts the example API; resolves with its URL and a close function. */

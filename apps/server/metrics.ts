@@ -49,6 +49,18 @@ export function createMetrics(options: { pool?: pg.Pool } = {}) {
     help: 'Accounts locked after too many failed passwords',
     registers: [registry],
   });
+  const decisions = new Counter({
+    name: 'gatehouse_authz_decisions_total',
+    help: 'Policy decisions, by outcome (permit, deny, invalid)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const engineTime = new Histogram({
+    name: 'gatehouse_authz_engine_seconds',
+    help: 'Time the policy engine (Cedar) took for one decision',
+    buckets: [0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.0025, 0.01],
+    registers: [registry],
+  });
   const { pool } = options;
   if (pool) {
     new Gauge({
@@ -75,6 +87,10 @@ export function createMetrics(options: { pool?: pg.Pool } = {}) {
     login: (outcome: 'succeeded' | 'failed' | 'locked') => logins.inc({ outcome }),
     rateLimited: (rule: string) => rateLimited.inc({ rule }),
     lockout: () => lockouts.inc(),
+    decision({ decision, invalid, engineSeconds }: { decision: boolean; invalid: boolean; engineSeconds: number }) {
+      decisions.inc({ outcome: invalid ? 'invalid' : decision ? 'permit' : 'deny' });
+      if (!invalid) engineTime.observe(engineSeconds);
+    },
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

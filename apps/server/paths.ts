@@ -23,6 +23,11 @@ export const paths = {
   interactionConsent: '/interaction/:uid/consent',
   interactionConsentUrl: (uid: string) => `/interaction/${encodeURIComponent(uid)}/consent`,
   stylesheet: '/static/gatehouse.css',
+  authzenMetadata: '/.well-known/authzen-configuration',
+  /** Gatehouse's own API, the audience of a token that may ask the policy decision point. */
+  accessApi: '/access/v1',
+  accessEvaluation: '/access/v1/evaluation',
+  accessEvaluations: '/access/v1/evaluations',
   ...providerRoutes,
 } as const;
 

@@ -11,6 +11,7 @@ import { accessTokenRetention, createServices } from '../core/services.ts';
 import { createRevocationList } from '../core/tokens/revocations.ts';
 import { createTokenVerifier, type PublishedKeys } from '../core/tokens/token-verifier.ts';
 import { createStructuredTokens } from './provider/structured-tokens.ts';
+import { createPdpRouter, EVALUATE_SCOPE, pdpApiIdentifier } from './authz/pdp-router.ts';
 import { findStoredAccessToken } from './provider/stored-tokens.ts';
 import { recordProviderEvents } from './audit-events.ts';
 import { countAuditEvents, createMetrics, startMetricsServer } from './metrics.ts';
@@ -137,9 +138,12 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     },
   });
 
+  await apis.ensure({ identifier: pdpApiIdentifier(config.issuer), name: 'Gatehouse policy decision point', scopes: [EVALUATE_SCOPE] });
+  const decisionPoint = await authz.startDecisionPoint({ onDecision: metrics.decision, onError: (err) => log.warn({ err }, 'policy refresh failed') });
+  const pdp = createPdpRouter({ issuer: config.issuer, verifier, decisions: decisionPoint, failures: rateLimits?.bearerFailures, audit, auditDenials: config.authz.auditDenials });
   const interactions = createInteractionRouter({ host, views, csrf, log, users, loginFailures: rateLimits?.loginFailures });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
-  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions] });
+  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp] });
   // The provider's edge steps, for discovery and JWKS answered from memory.
   const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
   const server = createServer(dispatch(host, app, metadataEdge));
@@ -164,6 +168,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
       clearInterval(sweeper);
       host.stop();
       revocations.stop();
+      decisionPoint.stop();
       await rateLimits?.close();
       metricsServer?.close();
       await new Promise<void>((resolve) => {

@@ -43,8 +43,10 @@ describe('gatehouse api create and list', () => {
     const run = await cli.run('api', 'list');
     const [header, ...lines] = run.stdout.trimEnd().split('\n');
     expect(header.split(/\s+/)).toEqual(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'RBAC', 'CREATED']);
-    expect(lines.map((line) => line.split(/\s{2,}/).slice(0, 4))).toEqual([[ORDERS, 'orders:read orders:write', 'jwt', '600'], [LEDGER, 'ledger:read', 'opaque', '3600']]);
-    expect((await cli.json('api', 'list')).map((api: { identifier: string }) => api.identifier)).toEqual([ORDERS, LEDGER]);
+    // The server registers its own policy decision point's API when it starts.
+    const pdp = `${f.server.issuer}/access/v1`;
+    expect(lines.map((line) => line.split(/\s{2,}/).slice(0, 4))).toEqual([[pdp, 'access:evaluate', 'jwt', '3600'], [ORDERS, 'orders:read orders:write', 'jwt', '600'], [LEDGER, 'ledger:read', 'opaque', '3600']]);
+    expect((await cli.json('api', 'list')).map((api: { identifier: string }) => api.identifier)).toEqual([pdp, ORDERS, LEDGER]);
   });
 
   it('refuses bad input with exit 2 and one line naming the option; nothing is written', async () => {

@@ -270,3 +270,62 @@ describe('the example API: discovery (RFC 8414 §3.3)', () => {
     }
   });
 });
+
+describe('the example API: PUT /orders/:id asks the policy decision point (AuthZEN)', () => {
+  const POLICIES = `
+@id("owners-update-their-orders")
+permit (principal, action == Action::"update", resource is order) when { resource.owner == principal };
+
+@id("managers-update-any-order")
+permit (principal in Role::"${ORDERS}#manager", action == Action::"update", resource is order);
+`;
+  let guarded: Awaited<ReturnType<typeof startExampleApi>>;
+  let owner: { clientId: string; clientSecret: string };
+  let manager: { clientId: string; clientSecret: string };
+  let stranger: { clientId: string; clientSecret: string };
+  const update = (id: string, token: string) => fetch(`${guarded.url}/orders/${id}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
+
+  beforeAll(async () => {
+    const { apis, authz } = f.services;
+    // The API's own client, allowed to ask the decision point (gatehouse api allow ... --api <ISSUER>/access/v1).
+    const pdpClient = await f.serviceClient();
+    await apis.grantClient({ clientId: pdpClient.clientId, identifier: `${f.server.issuer}/access/v1`, scopes: ['access:evaluate'] });
+    [owner, manager, stranger] = [await f.serviceClient(), await f.serviceClient(), await f.serviceClient()];
+    for (const c of [owner, manager, stranger]) await apis.grantClient({ clientId: c.clientId, identifier: ORDERS });
+    await authz.directory.roles.create({ api: ORDERS, name: 'manager', scopes: 'orders:write' });
+    await authz.directory.roles.assign({ api: ORDERS, role: 'manager', client: manager.clientId });
+    await authz.policies.set(POLICIES);
+    guarded = await startExampleApi({ issuer: f.server.issuer, audience: ORDERS, pdpClient, orders: { '7': { owner: `client:${owner.clientId}` } } });
+  });
+  afterAll(() => guarded?.close());
+
+  /** The server reads a new policy version within POLICY_REFRESH_INTERVAL. */
+  const eventually = async (check: () => Promise<number>, expected: number) => {
+    let status = 0;
+    for (let i = 0; i < 30 && status !== expected; i++) {
+      status = await check();
+      if (status !== expected) await new Promise((r) => setTimeout(r, 200));
+    }
+    return status;
+  };
+
+  it('lets the order\'s owner update it', async () => {
+    const token = await tokenFor(owner, 'orders:write');
+    expect(await eventually(async () => (await update('7', token)).status, 200)).toBe(200);
+  });
+
+  it('lets a caller holding the manager role update it', async () => {
+    expect((await update('7', await tokenFor(manager, 'orders:write'))).status).toBe(200);
+  });
+
+  it('answers 403 when the decision point denies, though the caller has the scope', async () => {
+    const response = await update('7', await tokenFor(stranger, 'orders:write'));
+    expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({ error: 'forbidden', error_description: 'the policy decision point denied this update' });
+  });
+
+  it('checks the scope before asking anyone, and answers 404 for an order it does not hold', async () => {
+    expect((await update('7', await tokenFor(owner, 'orders:read'))).status).toBe(403);
+    expect((await update('8', await tokenFor(owner, 'orders:write'))).status).toBe(404);
+  });
+});

@@ -20,6 +20,10 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
 
 // Liveness and scrapes must answer whatever else a caller does (a scrape has its own port in production).
 const unlimited = new Set<string>([paths.healthz, paths.metrics]);
+// The policy decision point's callers are services that ask for every request they serve, from one
+// address: a request ceiling per address would refuse them. What a stranger can do there is
+// present bad tokens, and those spend the address's client-authentication failure budget.
+const bearerAuthenticated = new Set<string>([paths.accessEvaluation, paths.accessEvaluations]);
 
 /**
  * Every rate limit, on one set of token buckets (core/rate-limits) shared by the instances:
@@ -40,7 +44,7 @@ export function createRateLimits({ db, config, views, onError, onReject = () => 
   const buckets = createBuckets({ queries: createRateLimitQueries(db), syncMs: config.syncMs, onError });
 
   async function limitAddress(ctx: Context, next: Next) {
-    if (unlimited.has(ctx.path)) return next();
+    if (unlimited.has(ctx.path) || bearerAuthenticated.has(ctx.path)) return next();
     const address = addressKey(ctx.state.clientIp);
     let rule = 'address';
     let decision = buckets.take(rule, address, config.perAddress);
@@ -68,6 +72,8 @@ export function createRateLimits({ db, config, views, onError, onReject = () => 
      */
     admits: (clientIp: string) => buckets.take('address', addressKey(clientIp), config.perAddress).allowed,
     loginFailures: failureBudget('login_failures', config.loginFailures),
+    /** Bad bearer tokens at the policy decision point, from the same budget as failed client authentications. */
+    bearerFailures: failureBudget('client_auth_failures', config.clientAuthFailures),
     clientAuthentication: createClientAuthLimits({ buckets, failures: config.clientAuthFailures, perClient: config.perClient, onReject }),
     close: () => buckets.close(),
   };
