@@ -17,10 +17,11 @@ import { group } from './group.ts';
 import { keys } from './keys.ts';
 import { policy } from './policy.ts';
 import { role } from './role.ts';
+import { route } from './route.ts';
 import { commandHelp, commonOptions, nounHelp, topHelp, UsageError, type Command, type Noun } from './output.ts';
 import { user } from './user.ts';
 
-const nouns: Record<string, Noun> = { user, client, api, group, role, policy, keys, db, audit };
+const nouns: Record<string, Noun> = { user, client, api, group, role, policy, route, keys, db, audit };
 
 interface Invocation {
   name: string;

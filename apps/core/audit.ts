@@ -21,6 +21,8 @@ export type AuditEventType =
   | 'api.client_allowed'
   | 'api.exchange_allowed'
   | 'api.resource_server_added'
+  | 'edge_route.added'
+  | 'edge_route.removed'
   | 'user.created'
   | 'user.disabled'
   | 'user.unlocked'

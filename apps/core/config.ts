@@ -21,6 +21,20 @@ const proxyList = z
   .default('')
   .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
   .refine((list) => list.every((p) => ipOrCidr.test(p)), 'expected comma-separated IP addresses or CIDR ranges');
+// EDGE_CALLERS: the same syntax, loopback unless told otherwise.
+const edgeCallerList = z
+  .string()
+  .default('127.0.0.0/8,::1')
+  .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+  .refine((list) => list.every((p) => ipOrCidr.test(p)), 'expected comma-separated IP addresses or CIDR ranges');
+const cookieDomain = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .transform((v) => v.replace(/^\./, ''))
+  .pipe(z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a domain name of two labels or more, such as example.test'))
+  .optional()
+  .or(z.literal('').transform(() => undefined));
 const isOrigin = (url: URL) => (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password;
 const optionalSecret = (min: number) =>
   z.string().min(min, `expected at least ${min} characters`).optional().or(z.literal('').transform(() => undefined));
@@ -129,6 +143,26 @@ const envSchema = z.object({
    * /metrics is served on the public port only to a caller presenting it (it lists client ids).
    */
   METRICS_TOKEN: optionalSecret(32),
+  /**
+   * Addresses (IPs or CIDRs) of the API gateways that may ask /edge/v1/* for decisions: the TCP
+   * peer, since the X-Forwarded-* headers there describe the protected request. Anyone else is
+   * answered 403, so the endpoints are no token-checking oracle for the internet.
+   */
+  EDGE_CALLERS: edgeCallerList,
+  /**
+   * Domain of the edge session cookie, which browsers signed in at the edge carry to every
+   * application below it (`example.test` for `*.example.test`); ISSUER's host must be in it. Unset:
+   * the cookie belongs to ISSUER's host alone.
+   */
+  EDGE_COOKIE_DOMAIN: cookieDomain,
+  /** How often each instance looks for added or removed edge routes (seconds). */
+  EDGE_ROUTE_REFRESH_INTERVAL: seconds(2),
+  /**
+   * How long an instance takes a browser's Gatehouse session (behind its edge session) to be
+   * alive without asking again (seconds): the longest a sign-out at Gatehouse takes to end edge
+   * sessions on every instance.
+   */
+  EDGE_SESSION_CHECK_INTERVAL: seconds(5),
   /** node:cluster worker processes per instance (apps/server/cluster.ts). */
   WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   SHUTDOWN_TIMEOUT: seconds(10),
@@ -192,6 +226,8 @@ export interface Config {
   publicMetrics: { token: string } | 'open' | 'off';
   shutdownTimeout: number;
   workers: number;
+  /** Edge authorization for API gateways (apps/server/gateway). */
+  edge: { callers: string[]; cookieDomain?: string; routeRefreshInterval: number; sessionCheckInterval: number };
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -265,8 +301,16 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     publicMetrics: e.METRICS_PORT !== undefined ? 'off' : e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : e.NODE_ENV === 'production' ? 'off' : 'open',
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     workers: e.WEB_CONCURRENCY,
+    edge: { callers: e.EDGE_CALLERS, cookieDomain: e.EDGE_COOKIE_DOMAIN, routeRefreshInterval: e.EDGE_ROUTE_REFRESH_INTERVAL, sessionCheckInterval: e.EDGE_SESSION_CHECK_INTERVAL },
     logLevel: e.LOG_LEVEL,
   };
+  if (config.edge.cookieDomain) {
+    const host = new URL(issuer).hostname;
+    // The callback at ISSUER sets the cookie: a browser takes it only for a domain the host is in.
+    if (host !== config.edge.cookieDomain && !host.endsWith(`.${config.edge.cookieDomain}`)) {
+      throw new ConfigError('EDGE_COOKIE_DOMAIN', `must be ISSUER's host (${host}) or a domain it is in`);
+    }
+  }
   if (config.production) refuseInsecureProductionSettings(config);
   return config;
 }

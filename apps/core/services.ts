@@ -10,6 +10,7 @@ import { createLockout } from './lockout.ts';
 import { createPasswordHasher } from './passwords.ts';
 import { createUserService } from './users.ts';
 import { createRevocationQueries } from './tokens/revocation-queries.ts';
+import { createRouteService } from './gateway/routes.ts';
 import { createAuthz } from './authz/authz.ts';
 
 /** A new key signs only after every cache of the old JWKS has expired and every instance has re-read the keys. */
@@ -39,6 +40,7 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       revokeSubject: (id) => revocationQueries.insert([{ kind: 'subject', value: id, ttlSeconds: accessTokenRetention(config) }]),
     }),
     apis: createApiService({ db, audit }),
+    routes: createRouteService({ db, apis: createApiService({ db }), audit }),
     clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
     keys: createKeyService({
       db,

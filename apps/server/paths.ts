@@ -28,6 +28,13 @@ export const paths = {
   accessApi: '/access/v1',
   accessEvaluation: '/access/v1/evaluation',
   accessEvaluations: '/access/v1/evaluations',
+  // Edge authorization for API gateways (gateway/): decisions, then the browser's sign-in at the edge.
+  edgeAuthRequest: '/edge/v1/auth-request',
+  edgeForwardAuth: '/edge/v1/forward-auth',
+  edgeExtAuthz: '/edge/v1/ext-authz',
+  edgeSignIn: '/edge/v1/sign-in',
+  edgeCallback: '/edge/v1/callback',
+  edgeSignOut: '/edge/v1/sign-out',
   ...providerRoutes,
 } as const;
 

@@ -23,6 +23,7 @@ import { answerDatabaseOutagesWith503, answerUnauthorizedClientPerRfc6749, creat
 import { createMetadataEdge } from './metadata-edge.ts';
 import { sweepExpired } from './prisma-adapter.ts';
 import type Provider from 'oidc-provider';
+import type { KeySet } from '../core/keys.ts';
 import { createProvider } from './provider.ts';
 import { createProviderHost } from './provider-host.ts';
 import { createCsrf } from './interactions/csrf.ts';
@@ -32,6 +33,7 @@ import { refuseControlCharacters } from './provider/parameters.ts';
 import { allowProviderFormTargets, providerPageHeaders } from './middleware/page-security.ts';
 import { createStaticRouter, createViews } from './views.ts';
 import { createResourceLookup } from './resource-servers.ts';
+import { createEdge } from './gateway/edge.ts';
 
 export interface ServerDeps {
   config: Config;
@@ -114,12 +116,14 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const providerEdge = edgeMiddleware(providerEdgeDeps);
 
   const metadataOf = new WeakMap<Provider, MetadataCache>();
+  let gatewayKeys: KeySet['signing'] = [];
   const host = await createProviderHost({
     keys,
     refreshIntervalSeconds: config.keys.refreshInterval,
     onError: (err) => log.warn({ err }, 'key refresh failed'),
     build(keySet) {
       publishedKeys = { version: keySet.version, keys: keySet.published };
+      gatewayKeys = keySet.signing;
       const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup: providerClientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages });
       for (const step of providerEdge) provider.use(step);
       if (rateLimits) provider.use(rateLimits.clientAuthentication.protect(provider));
@@ -142,11 +146,18 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   const decisionPoint = await authz.startDecisionPoint({ onDecision: metrics.decision, onError: (err) => log.warn({ err }, 'policy refresh failed') });
   const pdp = createPdpRouter({ issuer: config.issuer, verifier, decisions: decisionPoint, failures: rateLimits?.bearerFailures, audit, auditDenials: config.authz.auditDenials });
   const interactions = createInteractionRouter({ host, views, csrf, log, users, loginFailures: rateLimits?.loginFailures });
+  // Edge authorization for API gateways (gateway/edge.ts).
+  // --decide routes ask the same policy decision point as the AuthZEN endpoints.
+  const gateway = await createEdge({
+    config, secrets, db, log, metrics, verifier, revocations, provider: () => host.provider, signingKeys: () => gatewayKeys, views,
+    directory: authz.subjects,
+    decide: (request) => decisionPoint.evaluate(request),
+  });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
-  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp] });
+  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp, gateway.router] });
   // The provider's edge steps, for discovery and JWKS answered from memory.
   const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
-  const server = createServer(dispatch(host, app, metadataEdge));
+  const server = createServer(gateway.listener(dispatch(host, app, metadataEdge)));
   server.on('clientError', answerMalformedRequest);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -161,6 +172,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   }, config.sweepInterval * 1000).unref();
 
   const { port } = server.address() as AddressInfo;
+  gateway.listening(config.host, port);
   return {
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     server,
@@ -169,6 +181,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
       host.stop();
       revocations.stop();
       decisionPoint.stop();
+      gateway.stop();
       await rateLimits?.close();
       metricsServer?.close();
       await new Promise<void>((resolve) => {
