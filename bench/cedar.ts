@@ -14,8 +14,8 @@ import { authorize, parsePolicies, preparse } from '../apps/core/authz/cedar-eng
 import { createDecisionPoint } from '../apps/core/authz/decision-point.ts';
 import { cedarRequest, type EvaluationRequest } from '../apps/core/authz/entities.ts';
 import { fixedPolicySet } from '../apps/core/authz/live-policies.ts';
-import { loadConfig } from '../apps/core/config.ts';
-import { openRuntime } from '../apps/core/runtime.ts';
+import { loadConfig } from '../apps/core/config/config.ts';
+import { openRuntime } from '../apps/core/db/runtime.ts';
 import { createServices } from '../apps/core/services.ts';
 
 const ITERATIONS = Number(process.env.CEDAR_BENCH_ITERATIONS ?? 20_000);

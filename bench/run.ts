@@ -14,8 +14,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../apps/core/config.ts';
-import { openRuntime, type Runtime } from '../apps/core/runtime.ts';
+import { loadConfig } from '../apps/core/config/config.ts';
+import { openRuntime, type Runtime } from '../apps/core/db/runtime.ts';
 import { createServices, type Services } from '../apps/core/services.ts';
 import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
 import { loginSection } from './login.ts';

@@ -2,7 +2,7 @@
 // against the benchmark's PostgreSQL, on a loopback port.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Runtime } from '../apps/core/runtime.ts';
+import type { Runtime } from '../apps/core/db/runtime.ts';
 
 export const root = resolve(import.meta.dirname, '..');
 

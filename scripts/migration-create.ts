@@ -7,7 +7,7 @@
 // temporary database; its own database is not changed.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createMigrator } from '../apps/core/migrations.ts';
+import { createMigrator } from '../apps/core/db/migrations.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const migrationsDir = path.join(root, 'prisma', 'migrations');

@@ -1,4 +1,4 @@
-import { tokenFormats, type ApiRecord, type ApiService } from '../core/apis.ts';
+import { tokenFormats, type ApiRecord, type ApiService } from '../core/apis/api-service.ts';
 import { formatDate, table, UsageError, wholeSeconds, type Command, type Noun } from './output.ts';
 
 type Needs = { apis: ApiService };

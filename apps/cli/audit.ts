@@ -1,4 +1,4 @@
-import type { AuditLog } from '../core/audit.ts';
+import type { AuditLog } from '../core/audit/audit-log.ts';
 import { formatDate, table, UsageError, type Command, type Noun } from './output.ts';
 
 type Needs = { audit: AuditLog };

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ApiService } from '../core/apis.ts';
-import { authMethods, grantTypes, type ClientRecord, type ClientService, type CreateClientBody } from '../core/clients.ts';
+import type { ApiService } from '../core/apis/api-service.ts';
+import { authMethods, grantTypes, type ClientRecord, type ClientService, type CreateClientBody } from '../core/clients/client-service.ts';
 import { formatRate } from '../core/rate-limits/rate.ts';
 import { commaSeparated, formatDate, table, UsageError, wholeSeconds, type Command, type Noun } from './output.ts';
 

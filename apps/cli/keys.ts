@@ -1,4 +1,4 @@
-import type { KeyInfo, KeyService } from '../core/keys.ts';
+import type { KeyInfo, KeyService } from '../core/keys/key-service.ts';
 import { formatDate, table, type Command, type Noun } from './output.ts';
 
 type Needs = { keys: KeyService };

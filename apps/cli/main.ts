@@ -4,10 +4,10 @@
 // schema only through `gatehouse db migrate` (or the server's start), never as a side effect
 // of a CLI of another version listing users.
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from '../core/config.ts';
-import { isDatabaseUnavailable } from '../core/database.ts';
+import { loadConfig, type Config } from '../core/config/config.ts';
+import { isDatabaseUnavailable } from '../core/db/database.ts';
 import { AppError, ConfigError } from '../core/errors.ts';
-import { migrate, openRuntime } from '../core/runtime.ts';
+import { migrate, openRuntime } from '../core/db/runtime.ts';
 import { createServices } from '../core/services.ts';
 import { api } from './api.ts';
 import { audit } from './audit.ts';

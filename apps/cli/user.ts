@@ -1,5 +1,5 @@
 import type { Authz } from '../core/authz/authz.ts';
-import type { CreateUserBody, User, UserService } from '../core/users.ts';
+import type { CreateUserBody, User, UserService } from '../core/users/user-service.ts';
 import { keyValue, record } from './key-value.ts';
 import { formatDate, table, UsageError, type Command, type Noun } from './output.ts';
 import { readPassword } from './password-input.ts';

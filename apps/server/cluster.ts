@@ -4,9 +4,9 @@
 // every cache (clients, APIs) and the provider host already assume.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { loadConfig, type Config } from '../core/config.ts';
+import { loadConfig, type Config } from '../core/config/config.ts';
 import { ConfigError } from '../core/errors.ts';
-import { openRuntime } from '../core/runtime.ts';
+import { openRuntime } from '../core/db/runtime.ts';
 import { main } from './main.ts';
 
 /** Starts this process's part: a worker's server, or the primary (which may fork workers). */

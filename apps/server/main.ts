@@ -1,7 +1,7 @@
-import { loadConfig } from '../core/config.ts';
+import { loadConfig } from '../core/config/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { openRuntime, type Runtime } from '../core/runtime.ts';
+import { openRuntime, type Runtime } from '../core/db/runtime.ts';
 import { startServer } from './server.ts';
 
 /**

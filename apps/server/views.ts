@@ -4,7 +4,7 @@ import Router from '@koa/router';
 import { Eta } from 'eta';
 import type { Context } from 'koa';
 import { paths } from './paths.ts';
-import { setPageSecurityHeaders } from './middleware/page-security.ts';
+import { setPageSecurityHeaders } from './http/page-security.ts';
 
 export const viewsDir = fileURLToPath(new URL('../../views/', import.meta.url));
 

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../apps/core/config.ts';
+import { loadConfig } from '../../apps/core/config/config.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { testSecrets } from '../support/server.ts';

@@ -1,5 +1,5 @@
-import { scrapeMetrics, sample } from '../protect/prometheus.ts';
-import { clientCredentials, startM2m, type M2mFixture } from '../m2m/m2m-fixture.ts';
+import { scrapeMetrics, sample } from '../support/prometheus.ts';
+import { clientCredentials, startM2m, type M2mFixture } from '../support/m2m.ts';
 import { startTestServer } from '../support/server.ts';
 
 const ORDERS = 'https://orders.example.test';

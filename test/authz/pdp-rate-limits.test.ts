@@ -1,5 +1,5 @@
 import { fetchFrom } from '../support/local-address.ts';
-import { clientCredentials, startM2m, type M2mFixture } from '../m2m/m2m-fixture.ts';
+import { clientCredentials, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 let f: M2mFixture;
 let token: string;

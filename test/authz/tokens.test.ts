@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { createCookieJar } from '../support/cookie-jar.ts';
 import { authorizationRequest, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
-import { basic, clientCredentials, decodeJwt, postForm, startM2m, type M2mFixture } from '../m2m/m2m-fixture.ts';
+import { basic, clientCredentials, decodeJwt, postForm, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 const ORDERS = 'https://orders.example.test';
 const LEDGER = 'https://ledger.example.test';

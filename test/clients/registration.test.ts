@@ -1,5 +1,5 @@
-import { loadConfig } from '../../apps/core/config.ts';
-import type { CreateClientBody } from '../../apps/core/clients.ts';
+import { loadConfig } from '../../apps/core/config/config.ts';
+import type { CreateClientBody } from '../../apps/core/clients/client-service.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import { createCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';

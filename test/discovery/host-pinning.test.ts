@@ -1,9 +1,9 @@
 import { request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { loadConfig } from '../../apps/core/config.ts';
+import { loadConfig } from '../../apps/core/config/config.ts';
 import { ConfigError } from '../../apps/core/errors.ts';
-import { startM2m, type M2mFixture } from '../m2m/m2m-fixture.ts';
+import { startM2m, type M2mFixture } from '../support/m2m.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { startTestServer } from '../support/server.ts';
 

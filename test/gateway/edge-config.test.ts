@@ -1,4 +1,4 @@
-import { loadConfig } from '../../apps/core/config.ts';
+import { loadConfig } from '../../apps/core/config/config.ts';
 
 const base = { ISSUER: 'https://id.example.test' };
 

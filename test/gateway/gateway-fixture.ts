@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, importJWK, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { isIP } from 'node:net';
 import * as oauth from 'oauth4webapi';
-import { loadConfig } from '../../apps/core/config.ts';
+import { loadConfig } from '../../apps/core/config/config.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import { IDENTITY_TYP } from '../../apps/server/gateway/identity-token.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { projectRoot } from '../../apps/core/runtime.ts';
+import { projectRoot } from '../../apps/core/db/runtime.ts';
 import { freePort } from '../support/ports.ts';
 
 export const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';

@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { scrapeMetrics } from '../protect/prometheus.ts';
+import { scrapeMetrics } from '../support/prometheus.ts';
 
 let database: TestDatabase;
 let server: TestServer;

@@ -1,7 +1,7 @@
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { fetchFrom, type Fetch } from '../support/local-address.ts';
 import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
-import { sample, scrapeMetrics } from '../protect/prometheus.ts';
+import { sample, scrapeMetrics } from '../support/prometheus.ts';
 
 // The per-address request ceiling and /readyz's own limit; what an address is (IPv6 /64,
 // X-Forwarded-For hops with ports or without an address). Issue 16 item 2, issue 15 item 7.

@@ -1,5 +1,5 @@
 import { addressKey } from '../../apps/server/http/rate-limit/address-key.ts';
-import { createProxyMatcher, resolveClientIp } from '../../apps/server/middleware/client-ip.ts';
+import { createProxyMatcher, resolveClientIp } from '../../apps/server/http/client-ip.ts';
 
 describe('the key an address is counted under', () => {
   it.each([

@@ -1,4 +1,4 @@
-import { createDatabase } from '../../apps/core/database.ts';
+import { createDatabase } from '../../apps/core/db/database.ts';
 import { createBuckets } from '../../apps/core/rate-limits/buckets.ts';
 import { createRateLimitQueries } from '../../apps/core/rate-limits/queries.ts';
 import { parseRate, type Limit } from '../../apps/core/rate-limits/rate.ts';

@@ -3,7 +3,7 @@ import { createCli } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { fetchFrom, type Fetch } from '../support/local-address.ts';
 import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
-import { sample, scrapeMetrics } from '../protect/prometheus.ts';
+import { sample, scrapeMetrics } from '../support/prometheus.ts';
 
 // Issue 16 item 2: failed client authentications are counted per address and slowed with a
 // rate and a burst; a client's own budget is spent only once it has authenticated.

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../apps/core/config.ts';
+import { loadConfig } from '../../apps/core/config/config.ts';
 import { formatRate, intervalMs, parseRate } from '../../apps/core/rate-limits/rate.ts';
 
 describe('rates, written as nginx writes them', () => {

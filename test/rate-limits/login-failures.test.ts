@@ -3,7 +3,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { fetchFrom } from '../support/local-address.ts';
 import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
 import { authorizationRequest, decode, field, formAction, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
-import { sample, scrapeMetrics } from '../protect/prometheus.ts';
+import { sample, scrapeMetrics } from '../support/prometheus.ts';
 
 // Issue 16 item 1: sign-in throttling counts failed passwords per address, never successes, and
 // a guesser on one account meets the account's lockout before the address's budget.

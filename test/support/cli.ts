@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Secrets } from '../../apps/core/config.ts';
-import { projectRoot } from '../../apps/core/runtime.ts';
+import type { Secrets } from '../../apps/core/config/config.ts';
+import { projectRoot } from '../../apps/core/db/runtime.ts';
 
 const cli = resolve(projectRoot, 'bin/gatehouse.js');
 const node = resolve(projectRoot, 'node_modules/.bin/node'); // the project's Node 24, which runs .ts

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDatabase, databasePool, type Database } from '../../apps/core/database.ts';
+import { createDatabase, databasePool, type Database } from '../../apps/core/db/database.ts';
 
 export const TEMPLATE_DATABASE = 'gatehouse_test_template';
 

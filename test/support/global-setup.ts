@@ -2,8 +2,8 @@ import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../apps/core/embedded-postgres.ts';
-import { migrate } from '../../apps/core/runtime.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../apps/core/db/embedded-postgres.ts';
+import { migrate } from '../../apps/core/db/runtime.ts';
 import { TEMPLATE_DATABASE } from './database.ts';
 import { freePort } from './ports.ts';
 

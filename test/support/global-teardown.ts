@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import type { EmbeddedDatabase } from '../../apps/core/embedded-postgres.ts';
+import type { EmbeddedDatabase } from '../../apps/core/db/embedded-postgres.ts';
 
 export default async function globalTeardown() {
   const embedded = (globalThis as Record<string, unknown>).__gatehousePg as (EmbeddedDatabase & { dataDir: string }) | undefined;

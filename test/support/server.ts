@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { loadConfig, type Config, type Secrets } from '../../apps/core/config.ts';
-import { createDatabase, type Database } from '../../apps/core/database.ts';
+import { loadConfig, type Config, type Secrets } from '../../apps/core/config/config.ts';
+import { createDatabase, type Database } from '../../apps/core/db/database.ts';
 import { createLogger } from '../../apps/core/logger.ts';
 import { startServer, type RunningServer } from '../../apps/server/server.ts';
 import { freePort } from './ports.ts';

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { createServices } from '../../apps/core/services.ts';
-import type { CreateClientBody } from '../../apps/core/clients.ts';
+import type { CreateClientBody } from '../../apps/core/clients/client-service.ts';
 import type { CookieJar } from './cookie-jar.ts';
 import { createTestDatabase } from './database.ts';
 import { startTestServer, type TestServer } from './server.ts';

@@ -1,5 +1,5 @@
-import { basic, postForm, TOKEN_EXCHANGE, ACCESS_TOKEN_TYPE } from '../m2m/m2m-fixture.ts';
-import { GATEWAY, LEDGER, ORDERS, startExchange, type ExchangeFixture } from '../m2m/exchange-fixture.ts';
+import { basic, postForm, TOKEN_EXCHANGE, ACCESS_TOKEN_TYPE } from '../support/m2m.ts';
+import { GATEWAY, LEDGER, ORDERS, startExchange, type ExchangeFixture } from './exchange-fixture.ts';
 
 type Secret = { clientId: string; clientSecret: string };
 let f: ExchangeFixture;

@@ -1,4 +1,4 @@
-import { basic, clientCredentials, postForm, startM2m, type M2mFixture } from '../m2m/m2m-fixture.ts';
+import { basic, clientCredentials, postForm, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 const LEDGER = 'https://ledger.example.test';
 const OTHER = 'https://other.example.test';

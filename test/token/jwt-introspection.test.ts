@@ -1,6 +1,6 @@
 import { SignJWT, generateKeyPair } from 'jose';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { basic, clientCredentials, postForm, startM2m, type M2mFixture } from '../m2m/m2m-fixture.ts';
+import { basic, clientCredentials, postForm, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 const ORDERS = 'https://orders.example.test';
 

@@ -1,4 +1,4 @@
-import type { Database } from '../database.ts';
+import type { Database } from '../db/database.ts';
 
 /** Users' free-form attributes (one JSON object per user); plain objects in and out. */
 export function createAttributeQueries(db: Database) {

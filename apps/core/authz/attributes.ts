@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { AttributeQueries } from './attribute-queries.ts';

@@ -1,6 +1,6 @@
-import type { ApiService } from '../apis.ts';
-import type { AuditLog } from '../audit.ts';
-import type { Database } from '../database.ts';
+import type { ApiService } from '../apis/api-service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Database } from '../db/database.ts';
 import { AppError, notFound } from '../errors.ts';
 import { createAttributeQueries } from './attribute-queries.ts';
 import { createAttributeService } from './attributes.ts';

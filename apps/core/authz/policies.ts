@@ -1,4 +1,4 @@
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
 import { parsePolicies, type ParsedPolicy } from './cedar-engine.ts';
 import type { PolicyQueries, PolicyVersionRow, PolicyVersionSummary } from './policy-queries.ts';

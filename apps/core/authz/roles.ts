@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { ApiService } from '../apis.ts';
-import type { AuditEvent, AuditLog } from '../audit.ts';
+import type { ApiService } from '../apis/api-service.ts';
+import type { AuditEvent, AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Lookups } from './directory.ts';

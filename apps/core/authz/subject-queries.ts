@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sqlOf, type Database } from '../database.ts';
+import { sqlOf, type Database } from '../db/database.ts';
 
 /** A role a subject holds on an API: directly, and/or through the groups named. */
 export interface HeldRole {

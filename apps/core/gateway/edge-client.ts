@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Database } from '../database.ts';
+import type { Database } from '../db/database.ts';
 
 /** The client the edge signs browsers in as: a first-party client of its own issuer. */
 export const EDGE_CLIENT_ID = 'gatehouse-edge';

@@ -1,4 +1,4 @@
-import type { Database } from '../database.ts';
+import type { Database } from '../db/database.ts';
 import type { RouteRecord } from './route-table.ts';
 
 export type NewRoute = Omit<RouteRecord, 'id' | 'createdAt'>;

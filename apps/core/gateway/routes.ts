@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { ApiService } from '../apis.ts';
-import type { AuditLog } from '../audit.ts';
+import type { ApiService } from '../apis/api-service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { createRouteQueries, type RouteQueries } from './route-queries.ts';
 import { parsePathPattern } from './route-pattern.ts';
 import type { RouteRecord } from './route-table.ts';
-import type { Database } from '../database.ts';
+import type { Database } from '../db/database.ts';
 
 const label = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 // A name of two labels at least after `*.`: `*.test` would put a whole top-level domain behind one route.

@@ -1,4 +1,4 @@
-import { sqlOf, type Database } from '../database.ts';
+import { sqlOf, type Database } from '../db/database.ts';
 
 /** A bucket as the instances share it: `tat` is when it is full again (GCRA), epoch milliseconds. */
 export interface SharedBucket {

@@ -1,4 +1,4 @@
-import { sqlOf, type Database } from '../database.ts';
+import { sqlOf, type Database } from '../db/database.ts';
 
 export type RevocationKind = 'jti' | 'grant' | 'subject';
 

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { AuditLog } from '../../core/audit.ts';
+import type { AuditLog } from '../../core/audit/audit-log.ts';
 import type { DecisionPoint, Evaluation } from '../../core/authz/decision-point.ts';
 import type { TokenVerifier, VerifiedToken } from '../../core/tokens/token-verifier.ts';
 import { BodyTooLarge, readBody } from '../http/form-body.ts';

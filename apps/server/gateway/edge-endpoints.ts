@@ -1,9 +1,9 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { requestScope } from '../../core/request-context.ts';
-import type { EdgeDeps } from '../app.ts';
-import { createProxyMatcher, resolveClientIp } from '../middleware/client-ip.ts';
-import { recordRequest, requestIdFrom } from '../middleware/request-log.ts';
-import { securityHeaderValues } from '../middleware/security-headers.ts';
+import type { EdgeDeps } from '../http/edge.ts';
+import { createProxyMatcher, resolveClientIp } from '../http/client-ip.ts';
+import { recordRequest, requestIdFrom } from '../http/request-log.ts';
+import { securityHeaderValues } from '../http/security-headers.ts';
 import { paths } from '../paths.ts';
 import type { Decision, DecisionEngine } from './decision-engine.ts';
 import { readOriginalRequest, type Adapter, type OriginalRequest } from './original-request.ts';
@@ -36,7 +36,7 @@ function challengeOf(decision: Extract<Decision, { kind: 'deny' }>): string | un
 
 /**
  * The decision endpoints, answered before Koa: every request a gateway passes on asks one, so
- * they take the path discovery and JWKS take (metadata-edge.ts), with the same request id, log
+ * they take the path discovery and JWKS take (provider/metadata-edge.ts), with the same request id, log
  * line and metrics. They are not counted against the per-address request ceiling: a gateway
  * asks for every client behind it from one address, and who may ask at all is EDGE_CALLERS.
  *

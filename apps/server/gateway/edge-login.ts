@@ -4,7 +4,7 @@ import * as oauth from 'oauth4webapi';
 import type { RouteTable } from '../../core/gateway/route-table.ts';
 import { hostnameOf } from '../../core/gateway/route-table.ts';
 import type { Logger } from '../../core/logger.ts';
-import { pageSecurityHeaders } from '../middleware/page-security.ts';
+import { pageSecurityHeaders } from '../http/page-security.ts';
 import { paths } from '../paths.ts';
 import type { Views } from '../views.ts';
 import { EDGE_SESSION_COOKIE, type EdgeSessions } from './edge-session.ts';

@@ -1,14 +1,14 @@
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
-import type { Config, Secrets } from '../../core/config.ts';
-import type { Database } from '../../core/database.ts';
+import type { Config, Secrets } from '../../core/config/config.ts';
+import type { Database } from '../../core/db/database.ts';
 import { EDGE_CLIENT_ID, ensureEdgeClient } from '../../core/gateway/edge-client.ts';
 import { createLiveRoutes } from '../../core/gateway/live-routes.ts';
 import { createRouteQueries } from '../../core/gateway/route-queries.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { RevocationList } from '../../core/tokens/revocations.ts';
 import type { TokenVerifier } from '../../core/tokens/token-verifier.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { paths } from '../paths.ts';
 import type { Views } from '../views.ts';
 import { createDecisionEngine, type DecisionEngineDeps } from './decision-engine.ts';

@@ -1,6 +1,6 @@
 import type { Next } from 'koa';
 import { z } from 'zod';
-import type { UserService } from '../../core/users.ts';
+import type { UserService } from '../../core/users/user-service.ts';
 import { hasControlCharacter } from '../http/form-body.ts';
 import type { FailureBudget } from '../http/rate-limit/rate-limits.ts';
 import { refuseRateLimited } from '../http/rate-limit/refusal.ts';

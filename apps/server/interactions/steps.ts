@@ -3,8 +3,8 @@ import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from '../../core/logger.ts';
 import { AppError } from '../../core/errors.ts';
 import { BodyTooLarge, readBody } from '../http/form-body.ts';
-import { allowFormTargets } from '../middleware/page-security.ts';
-import type { ProviderHost } from '../provider-host.ts';
+import { allowFormTargets } from '../http/page-security.ts';
+import type { ProviderHost } from '../provider/host.ts';
 import type { Views } from '../views.ts';
 import type { Csrf } from './csrf.ts';
 

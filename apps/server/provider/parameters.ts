@@ -9,7 +9,7 @@ type RenderError = NonNullable<Configuration['renderError']>;
  * `invalid_request` answer the endpoint gives any other malformed parameter (a page in a browser,
  * JSON otherwise). Such values would otherwise reach PostgreSQL (a NUL in a `state` stored with
  * the interaction) and fail there as a 500. Form bodies are oidc-provider's to read; what they
- * carry into storage is refused by the adapter (prisma-adapter.ts), and a client id that cannot
+ * carry into storage is refused by the adapter (payload-adapter.ts), and a client id that cannot
  * be one is never looked up (client-adapter.ts).
  */
 export function refuseControlCharacters(renderError: RenderError) {

@@ -1,10 +1,10 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
-import type { ClientRecord } from '../../../core/clients.ts';
+import type { ClientRecord } from '../../../core/clients/client-service.ts';
 import type { Buckets } from '../../../core/rate-limits/buckets.ts';
 import type { Limit } from '../../../core/rate-limits/rate.ts';
-import type { ClientLookup } from '../../client-adapter.ts';
+import type { ClientLookup } from '../../provider/client-adapter.ts';
 import { paths } from '../../paths.ts';
 import { onClientAssigned } from '../../provider/internals.ts';
 import { addressKey } from './address-key.ts';

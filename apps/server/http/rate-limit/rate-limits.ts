@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
-import type { Config } from '../../../core/config.ts';
-import type { Database } from '../../../core/database.ts';
+import type { Config } from '../../../core/config/config.ts';
+import type { Database } from '../../../core/db/database.ts';
 import { createBuckets, type Decision } from '../../../core/rate-limits/buckets.ts';
 import { createRateLimitQueries } from '../../../core/rate-limits/queries.ts';
 import { paths } from '../../paths.ts';

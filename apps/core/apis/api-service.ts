@@ -1,0 +1,240 @@
+import { z } from 'zod';
+import { oidcScopes } from '../clients/client-service.ts';
+import type { Database } from '../db/database.ts';
+import { AppError, notFound } from '../errors.ts';
+import { parseInput } from '../validation.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+
+export const tokenFormats = ['jwt', 'opaque'] as const;
+export type TokenFormat = (typeof tokenFormats)[number];
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected scope tokens (no spaces, quotes or backslashes)');
+/** Accepts "a b c" or ["a", "b"]; returns unique tokens in the order given. */
+const scopeList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => [...new Set((Array.isArray(v) ? v : v.split(' ')).map((s) => s.trim()).filter(Boolean))])
+  .pipe(z.array(scopeToken).max(100, 'at most 100 scopes'));
+
+const audience = z
+  .url({ error: 'expected an absolute URI' })
+  .max(2000)
+  .refine((u) => !u.includes('#'), 'must not contain a fragment');
+
+export const createApiBodySchema = z.object({
+  identifier: audience,
+  name: z.string().trim().min(1).max(200).optional(),
+  scopes: scopeList.default([]),
+  tokenFormat: z.enum(tokenFormats, { error: `expected ${tokenFormats.join(' or ')}` }).default('jwt'),
+  /** Access-token lifetime in seconds: one minute to one day. */
+  ttl: z.coerce.number().int().min(60, 'expected at least 60 seconds').max(86_400, 'expected at most 86400 seconds').default(3600),
+  /** RBAC: a user's token gets only the requested scopes that the user's roles on this API grant. */
+  rbac: z.boolean().default(false),
+});
+
+export const updateApiBodySchema = z.object({
+  identifier: audience,
+  rbac: z.boolean().optional(),
+});
+
+export const grantBodySchema = z.object({
+  clientId: z.string().min(1),
+  identifier: audience,
+  /** Omitted: every scope of the API. */
+  scopes: scopeList.optional(),
+});
+
+export const resourceServerBodySchema = z.object({
+  clientId: z.string().min(1),
+  identifier: audience,
+});
+
+/** What `client create --resource ... --scope ...` asks for: checked whole before the client is written. */
+export const clientResourcesSchema = z.object({
+  resources: z.array(audience).default([]),
+  /** Omitted: every scope of each API. */
+  scope: scopeList.optional(),
+});
+
+export type CreateApiBody = z.input<typeof createApiBodySchema>;
+export type GrantBody = z.input<typeof grantBodySchema>;
+
+export interface ApiRecord {
+  id: string;
+  identifier: string;
+  name: string | null;
+  scopes: string[];
+  tokenFormat: TokenFormat;
+  ttl: number;
+  rbac: boolean;
+  createdAt: Date;
+}
+
+/** An API a client may get tokens for, with the scopes it may have there. */
+export interface ClientResource {
+  identifier: string;
+  scopes: string[];
+  tokenFormat: TokenFormat;
+  ttl: number;
+  /** A user's token gets only the scopes their roles on the API grant. */
+  rbac: boolean;
+}
+
+const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).includes(scope);
+
+const toRecord = (row: Omit<ApiRecord, 'tokenFormat'> & { tokenFormat: string }): ApiRecord => ({ ...row, tokenFormat: row.tokenFormat as TokenFormat });
+
+/** APIs (RFC 8707 resource servers), which clients may call them, and who may exchange tokens for them. */
+export function createApiService({ db, audit }: { db: Database; audit?: AuditLog }) {
+  const record: AuditLog['record'] = (event) => audit?.record(event) ?? Promise.resolve();
+  async function requireApi(identifier: string) {
+    const api = await db.api.findUnique({ where: { identifier } });
+    if (!api) throw new AppError('api.not_found', `no API with identifier ${identifier}`, { status: 404 });
+    return api;
+  }
+  /** Scopes named for an API must be scopes it defines: a typo must not quietly grant nothing. */
+  function requireDefined(api: { identifier: string; scopes: string[] }, scopes: string[] = []) {
+    const unknown = scopes.filter((s) => !api.scopes.includes(s));
+    if (unknown.length) throw new AppError('api.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
+  }
+  async function requireClient(clientId: string) {
+    if (!(await db.client.count({ where: { id: clientId } }))) throw notFound('client', clientId);
+  }
+
+  return {
+    async create(input: CreateApiBody): Promise<ApiRecord> {
+      const body = parseInput(createApiBodySchema, input, 'api');
+      if (await db.api.count({ where: { identifier: body.identifier } })) {
+        throw new AppError('api.identifier_taken', `an API with identifier ${body.identifier} already exists`, { status: 409 });
+      }
+      const api = toRecord(await db.api.create({ data: { ...body, name: body.name ?? null } }));
+      await record({ type: 'api.created', details: { identifier: api.identifier, scopes: api.scopes, tokenFormat: api.tokenFormat, ttl: api.ttl } });
+      return api;
+    },
+
+    /** Registers an API Gatehouse itself serves, unless it exists (two instances starting together: one wins). */
+    async ensure(input: CreateApiBody): Promise<void> {
+      const body = parseInput(createApiBodySchema, input, 'api');
+      const created = await db.api.createMany({ data: [{ ...body, name: body.name ?? null }], skipDuplicates: true });
+      if (created.count) await record({ type: 'api.created', actor: 'system', details: { identifier: body.identifier, scopes: body.scopes } });
+    },
+
+    /** Changes an API's settings (today: RBAC on or off). */
+    async update(input: z.input<typeof updateApiBodySchema>): Promise<ApiRecord> {
+      const { identifier, ...changes } = parseInput(updateApiBodySchema, input, 'api');
+      const api = await requireApi(identifier);
+      const updated = toRecord(await db.api.update({ where: { id: api.id }, data: changes }));
+      await record({ type: 'api.changed', details: { identifier, ...changes } });
+      return updated;
+    },
+
+    async list(): Promise<ApiRecord[]> {
+      return (await db.api.findMany({ orderBy: { createdAt: 'asc' } })).map(toRecord);
+    },
+
+    async findByIdentifier(identifier: string): Promise<ApiRecord | undefined> {
+      const row = await db.api.findUnique({ where: { identifier } });
+      return row ? toRecord(row) : undefined;
+    },
+
+    /** Lets the client get tokens for the API, with `scopes` (each defined by the API) or all of the API's. */
+    async grantClient(input: GrantBody): Promise<ClientResource> {
+      const body = parseInput(grantBodySchema, input, 'api');
+      const api = await requireApi(body.identifier);
+      await requireClient(body.clientId);
+      requireDefined(api, body.scopes);
+      const scopes = body.scopes ?? api.scopes;
+      await db.clientApi.upsert({
+        where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
+        create: { clientId: body.clientId, apiId: api.id, scopes },
+        update: { scopes },
+      });
+      await record({ type: 'api.client_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
+      return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl, rbac: api.rbac };
+    },
+
+    /**
+     * The grants for a client about to be created with `resources` and `scope`, checked before
+     * anything is written: each resource is a registered API, and each scope is an OpenID
+     * Connect scope or defined by one of them. Each API gets the requested scopes it defines.
+     */
+    async planClientResources(input: z.input<typeof clientResourcesSchema>): Promise<Array<{ identifier: string; scopes?: string[] }>> {
+      const body = parseInput(clientResourcesSchema, input, 'api');
+      const apis = await db.api.findMany({ where: { identifier: { in: body.resources } } });
+      const missing = body.resources.findIndex((identifier) => !apis.some((a) => a.identifier === identifier));
+      if (missing >= 0) throw new AppError('api.invalid_input', `resources.${missing}: no API has this identifier`);
+      const stray = body.scope?.find((s) => !isOidcScope(s) && !apis.some((a) => a.scopes.includes(s)));
+      if (stray) throw new AppError('api.invalid_input', `scope: ${stray} is neither an OpenID Connect scope nor defined by any of the resources given`);
+      return apis.map((api) => ({ identifier: api.identifier, scopes: body.scope && api.scopes.filter((s) => body.scope!.includes(s)) }));
+    },
+
+    /** Every API the client may get tokens for. One query: the token endpoint reads it (through a cache). */
+    async resourcesForClient(clientId: string): Promise<ClientResource[]> {
+      const rows = await db.clientApi.findMany({ where: { clientId }, include: { api: true } });
+      return rows.map(({ scopes, api }) => ({
+        identifier: api.identifier,
+        scopes: scopes.filter((s) => api.scopes.includes(s)),
+        tokenFormat: api.tokenFormat as TokenFormat,
+        ttl: api.ttl,
+        rbac: api.rbac,
+      }));
+    },
+
+    /** RFC 8693: the client may exchange subject tokens for tokens for this API, with at most `scopes`. */
+    async allowExchange(input: GrantBody): Promise<{ clientId: string; identifier: string; scopes: string[] }> {
+      const body = parseInput(grantBodySchema, input, 'api');
+      const api = await requireApi(body.identifier);
+      await requireClient(body.clientId);
+      requireDefined(api, body.scopes);
+      const scopes = body.scopes ?? [];
+      await db.tokenExchangePolicy.upsert({
+        where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
+        create: { clientId: body.clientId, apiId: api.id, scopes },
+        update: { scopes },
+      });
+      await record({ type: 'api.exchange_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
+      return { clientId: body.clientId, identifier: api.identifier, scopes };
+    },
+
+    /**
+     * Makes the client (one of) the API's resource server: the service behind the identifier. It
+     * may introspect the API's tokens and use them as token-exchange subjects; a client allowed
+     * to call the API may do neither. A public client (`none`) cannot be one.
+     */
+    async addResourceServer(input: { clientId: string; identifier: string }): Promise<{ clientId: string; identifier: string }> {
+      const { clientId, identifier } = parseInput(resourceServerBodySchema, input, 'api');
+      const api = await requireApi(identifier);
+      const client = await db.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
+      if (!client) throw notFound('client', clientId);
+      if ((client.metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method === 'none') {
+        throw new AppError('api.invalid_input', `clientId: ${clientId} is a public client (none), which cannot authenticate as a resource server`);
+      }
+      await db.resourceServerClient.upsert({
+        where: { apiId_clientId: { apiId: api.id, clientId } },
+        create: { apiId: api.id, clientId },
+        update: {},
+      });
+      await record({ type: 'api.resource_server_added', clientId, details: { identifier: api.identifier } });
+      return { clientId, identifier: api.identifier };
+    },
+
+    /** The identifiers of the APIs the client is a resource server of. */
+    async servedBy(clientId: string): Promise<string[]> {
+      const rows = await db.resourceServerClient.findMany({ where: { clientId }, include: { api: { select: { identifier: true } } } });
+      return rows.map((row) => row.api.identifier);
+    },
+
+    /** The exchange policies of a client: target API and the scopes it may carry there (empty policy = all the API's). */
+    async exchangeTargets(clientId: string): Promise<ClientResource[]> {
+      const rows = await db.tokenExchangePolicy.findMany({ where: { clientId }, include: { api: true } });
+      return rows.map(({ scopes, api }) => ({
+        identifier: api.identifier,
+        scopes: scopes.length ? scopes.filter((s) => api.scopes.includes(s)) : api.scopes,
+        tokenFormat: api.tokenFormat as TokenFormat,
+        ttl: api.ttl,
+        rbac: api.rbac,
+      }));
+    },
+  };
+}
+
+export type ApiService = ReturnType<typeof createApiService>;
