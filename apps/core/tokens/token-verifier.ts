@@ -140,15 +140,16 @@ export function createTokenVerifier({ issuer, publishedKeys, revocations, findOp
     return { ok: true, token };
   };
 
-  async function verifyJwt(value: string): Promise<Verification> {
-    const { version, set } = keySet();
-    const key = hash('sha256', value, 'base64url');
+  /** A JWT verified before against the keys published now, most recently used last. */
+  function remembered(key: string, version: string): VerifiedToken | undefined {
     const cached = verified.get(key);
-    if (cached && cached.version === version) {
-      verified.delete(key);
-      verified.set(key, cached);
-      return live(cached.token);
-    }
+    if (!cached || cached.version !== version) return undefined;
+    verified.delete(key);
+    verified.set(key, cached);
+    return cached.token;
+  }
+
+  async function verifyJwt(value: string, key: string, version: string, set: ReturnType<typeof createLocalJWKSet>): Promise<Verification> {
     try {
       const { payload } = await jwtVerify(value, set, {
         issuer,
@@ -169,7 +170,12 @@ export function createTokenVerifier({ issuer, publishedKeys, revocations, findOp
   return {
     async verify(value: string): Promise<Verification> {
       if (typeof value !== 'string' || !value || value.length > 8192) return { ok: false, reason: 'malformed' };
-      if (isJwt(value)) return verifyJwt(value);
+      // A token seen before is answered before anything is decoded: gateways ask about the same tokens over and over.
+      const { version, set } = keySet();
+      const key = hash('sha256', value, 'base64url');
+      const known = remembered(key, version);
+      if (known) return live(known);
+      if (isJwt(value)) return verifyJwt(value, key, version, set);
       const stored = await findOpaque(value);
       return stored ? live(fromStored(stored)) : { ok: false, reason: 'invalid' };
     },
