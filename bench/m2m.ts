@@ -15,8 +15,9 @@ export async function seedM2m({ services }: Pick<BenchContext, 'services'>) {
   const created = await services.clients.create({ name: 'bench service', grantTypes: ['client_credentials'] });
   await services.apis.grantClient({ clientId: created.clientId, identifier: JWT_API });
   await services.apis.grantClient({ clientId: created.clientId, identifier: OPAQUE_API });
-  const resourceServer = await services.clients.create({ name: 'bench opaque API', grantTypes: ['client_credentials'] });
-  await services.apis.grantClient({ clientId: resourceServer.clientId, identifier: OPAQUE_API });
+  // The APIs' own service, which introspects their tokens (gatehouse api add-resource-server).
+  const resourceServer = await services.clients.create({ name: 'bench API service', grantTypes: ['client_credentials'] });
+  for (const identifier of [JWT_API, OPAQUE_API]) await services.apis.addResourceServer({ clientId: resourceServer.clientId, identifier });
   // Known heavy services: what `gatehouse client update ID --rate-limit` does (server-env.ts).
   for (const { clientId } of [created, resourceServer]) await services.clients.update(clientId, { rateLimit: '1000000/s', rateLimitBurst: 1_000_000 });
   return {
@@ -83,18 +84,22 @@ export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
   results.push(await load(s, 'client_credentials opaque', { server, ...tokenRequest(url, client.id, client.secret, OPAQUE_API) }, goals.opaque));
 
   // Resource servers introspect many different tokens, not one over and over.
-  const tokens: string[] = [];
-  for (let batch = 0; batch < introspectedTokens / 50; batch++) {
-    const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, OPAQUE_API)).then((r) => r.json() as Promise<{ access_token: string }>)));
-    tokens.push(...issued.map((t) => t.access_token));
+  for (const [format, api] of [['opaque', OPAQUE_API], ['JWT', JWT_API]] as const) {
+    const tokens: string[] = [];
+    for (let batch = 0; batch < introspectedTokens / 50; batch++) {
+      const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, api)).then((r) => r.json() as Promise<{ access_token: string }>)));
+      tokens.push(...issued.map((t) => t.access_token));
+    }
+    const introspected = (await (await fetch(`${url}/token/introspection`, { method: 'POST', headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token: tokens[0] }) })).json()) as { active?: boolean };
+    if (!introspected.active) throw new Error(`bench: the ${format} token does not introspect as active`);
+    results.push(await load(s, `introspection (${format}, ${introspectedTokens} tokens in turn)`, {
+      server,
+      url: `${url}/token/introspection`,
+      method: 'POST',
+      headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
+      bodies: tokens.map((token) => form({ token })),
+    }, goals.introspection));
   }
-  results.push(await load(s, `introspection (opaque, ${introspectedTokens} tokens in turn)`, {
-    server,
-    url: `${url}/token/introspection`,
-    method: 'POST',
-    headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
-    bodies: tokens.map((token) => form({ token })),
-  }, goals.introspection));
   results.push(await load(s, 'discovery', { server, url: `${url}/.well-known/openid-configuration` }, goals.metadata));
   results.push(await load(s, 'JWKS', { server, url: `${url}/jwks` }, goals.metadata));
   return results;

@@ -20,7 +20,8 @@ import { createServices, type Services } from '../apps/core/services.ts';
 import { loadGenerator, startProcess, type CaseResult, type ServerProcess } from './harness.ts';
 import { loginSection } from './login.ts';
 import { comparedJwtCases, goals, m2mCases, startBare } from './m2m.ts';
-import { gatehouseEnv, root, startCommand } from './server-env.ts';
+import { pdpSection } from './pdp.ts';
+import { gatehouseEnv, metricsToken, root, startCommand } from './server-env.ts';
 
 export interface BenchContext {
   gatehouse: ServerProcess;
@@ -29,6 +30,8 @@ export interface BenchContext {
   services: Services;
   runtime: Runtime;
   rateLimit: boolean;
+  /** The bearer token /metrics requires on the servers the bench starts. */
+  metricsToken: string;
 }
 
 /** A section: a name and the cases it runs against a Gatehouse started for it. */
@@ -41,7 +44,7 @@ export interface BenchSection {
   run(ctx: BenchContext): Promise<CaseResult[]>;
 }
 
-const sections: BenchSection[] = [{ name: 'm2m', load: 'm2m', run: (ctx) => m2mCases(ctx) }, loginSection];
+const sections: BenchSection[] = [{ name: 'm2m', load: 'm2m', run: (ctx) => m2mCases(ctx) }, pdpSection, loginSection];
 
 const PG_PORT = Number(process.env.BENCH_PORT ?? 55400);
 const GATEHOUSE_PORT = PG_PORT + 1;
@@ -76,7 +79,7 @@ try {
       const label = `gatehouse, 1 process${rateLimit ? ', rate limit on' : ''}`;
       try {
         // The bare comparison runs once, against Gatehouse with the limiter off (as bare has none).
-        const rows = await section.run({ gatehouse, services, runtime, rateLimit, bare: rateLimit ? undefined : bareProvider });
+        const rows = await section.run({ gatehouse, services, runtime, rateLimit, metricsToken, bare: rateLimit ? undefined : bareProvider });
         results.push(...rows.map((r) => ({ ...r, section: `${r.section}${rateLimit && section.load === 'm2m' ? ' (rate limit on)' : ''}` })));
       } finally {
         memory[label] = Math.max(memory[label] ?? 0, gatehouse.peakRssMb());
@@ -95,7 +98,7 @@ try {
       for (const { name, start, memory: memoryLabel } of comparisons) {
         const variant = await start();
         try {
-          results.push(...(await comparedJwtCases({ gatehouse: plain, services, runtime, rateLimit: false }, variant, { plain: `m2m (1 process, beside ${name})`, variant: `m2m (${name}, side by side)` })));
+          results.push(...(await comparedJwtCases({ gatehouse: plain, services, runtime, rateLimit: false, metricsToken }, variant, { plain: `m2m (1 process, beside ${name})`, variant: `m2m (${name}, side by side)` })));
         } finally {
           if (memoryLabel) memory[memoryLabel] = variant.peakRssMb();
           await variant.stop();

@@ -1,5 +1,6 @@
 // How the benchmarks start Gatehouse: as `npm start` does (package.json's flags and environment),
 // against the benchmark's PostgreSQL, on a loopback port.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Runtime } from '../apps/core/db/runtime.ts';
@@ -44,5 +45,10 @@ export function gatehouseEnv(runtime: Runtime, dataDir: string, { port, rateLimi
     RATE_LIMIT_ENABLED: String(rateLimit),
     ...(load === 'm2m' && { RATE_LIMIT_PER_ADDRESS: '1000000/s', RATE_LIMIT_PER_ADDRESS_BURST: '1000000' }),
     WEB_CONCURRENCY: String(workers),
+    // Production serves /metrics on the public port only to this bearer (the PDP section reads the engine's time there).
+    METRICS_TOKEN: metricsToken,
   };
 }
+
+/** The bearer token the benchmark's servers require for /metrics: random per run, never a real one. */
+export const metricsToken = randomBytes(32).toString('base64url');
