@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { renderEnvExample, withConfigTable } from '../../apps/core/config/config-docs.ts';
 import { envKeys, loadConfig } from '../../apps/core/config/config.ts';
+import { envSchema, sections } from '../../apps/core/config/env-schema.ts';
+import { toConfig } from '../../apps/core/config/load-config.ts';
+import { docOf } from '../../apps/core/config/variable.ts';
+
+const read = (file: string) => readFileSync(resolve(import.meta.dirname, '../..', file), 'utf8');
 
 const strongSecret = 'x'.repeat(43);
 const productionEnv = {
@@ -60,8 +66,61 @@ describe('configuration from the environment', () => {
   });
 
   it('documents every variable in .env.example, and nothing else', () => {
-    const example = readFileSync(resolve(import.meta.dirname, '../../.env.example'), 'utf8');
+    const example = read('.env.example');
     const documented = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
     expect(documented).toEqual([...envKeys].sort());
+  });
+});
+
+describe('configuration written once', () => {
+  const variables = sections.flatMap((section) => Object.entries(section.variables).map(([name, schema]) => ({ section: section.title, name, doc: docOf(schema) })));
+
+  it('places every variable of the schema in exactly one documented section', () => {
+    expect(variables.map((v) => v.name).sort()).toEqual([...envKeys].sort());
+  });
+
+  it.each(variables.map((v) => [v.name, v.doc] as const))('describes %s in one or two sentences, with a default or an unset behaviour', (_name, doc) => {
+    expect(doc.description).toMatch(/^\S.*\.$/);
+    expect(doc.description.split(/(?<=[.!?])\s+(?=[A-Z`(])/).length).toBeLessThanOrEqual(2);
+    if (doc.default !== undefined) expect(doc).not.toHaveProperty('unset');
+    if (doc.default !== undefined) expect(doc).not.toHaveProperty('example');
+  });
+
+  it('puts every variable into the Config (a variable the mapping never reads fails here)', () => {
+    const parsed = envSchema.parse({});
+    const seen = new Set<string | symbol>();
+    toConfig(
+      new Proxy(parsed, {
+        get(target, key, receiver) {
+          seen.add(key);
+          return Reflect.get(target, key, receiver);
+        },
+      }),
+    );
+    expect([...seen].map(String).sort()).toEqual([...envKeys].sort());
+  });
+
+  it('takes the defaults that .env.example shows as the defaults in force', () => {
+    const shown = Object.fromEntries([...read('.env.example').matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+    expect(Object.keys(shown).sort()).toEqual(variables.filter((v) => v.doc.default !== undefined).map((v) => v.name).sort());
+    expect(loadConfig(shown)).toEqual(loadConfig({}));
+  });
+
+  it('keeps .env.example as `npm run docs:config` writes it from the schema', () => {
+    expect(read('.env.example')).toBe(renderEnvExample());
+  });
+
+  it('keeps the README configuration table as `npm run docs:config` writes it from the schema', () => {
+    const readme = read('README.md');
+    expect(readme).toBe(withConfigTable(readme));
+  });
+
+  // Regression: the README said "connections per instance", but every WEB_CONCURRENCY worker opens its own pool.
+  it('documents DB_POOL_MAX as connections per process', () => {
+    expect(read('README.md')).toContain('| `DB_POOL_MAX` | `10` | Database connections per process: each `WEB_CONCURRENCY` worker has its own pool');
+  });
+
+  it('refuses to write the README table without its two markers', () => {
+    expect(() => withConfigTable('## Configuration\n')).toThrow('README.md needs <!-- config:start --> and <!-- config:end -->, in that order, around the configuration table');
   });
 });
