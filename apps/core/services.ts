@@ -1,13 +1,18 @@
+import { createApiQueries } from './apis/api-queries.ts';
 import { createApiService } from './apis/api-service.ts';
 import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { createClientQueries } from './clients/client-queries.ts';
 import { createSecretHasher } from './clients/client-secrets.ts';
 import { createClientService } from './clients/client-service.ts';
 import type { Config, Secrets } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { createKeyEncryption } from './keys/key-encryption.ts';
+import { createKeyQueries } from './keys/key-queries.ts';
 import { createKeyService } from './keys/key-service.ts';
+import { createSessionQueries } from './sessions/session-queries.ts';
 import { createLockout } from './users/lockout.ts';
 import { createPasswordHasher } from './users/passwords.ts';
+import { createUserQueries } from './users/user-queries.ts';
 import { createUserService } from './users/user-service.ts';
 import { createRevocationQueries } from './tokens/revocation-queries.ts';
 import { createRouteService } from './gateway/routes.ts';
@@ -27,32 +32,37 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
   const passwords = createPasswordHasher(config.argon2);
   audit ??= createAuditLog(db, { actor, batchMs: 0 });
   const revocationQueries = createRevocationQueries(db);
+  const userQueries = createUserQueries(db);
+  const clientQueries = createClientQueries(db);
+  const apiQueries = createApiQueries(db);
+  const apisOn = (audited?: AuditLog) => createApiService({ queries: apiQueries, clients: clientQueries, audit: audited });
   return {
     passwords,
     audit,
     revocationQueries,
     users: createUserService({
-      db,
+      queries: userQueries,
+      sessions: createSessionQueries(db),
       passwords,
       audit,
-      lockout: createLockout({ db, policy: config.lockout }),
+      lockout: createLockout({ queries: userQueries, policy: config.lockout }),
       // Stored tokens go with the account; its JWTs are refused through the revocation list.
       revokeSubject: (id) => revocationQueries.insert([{ kind: 'subject', value: id, ttlSeconds: accessTokenRetention(config) }]),
     }),
-    apis: createApiService({ db, audit }),
-    routes: createRouteService({ db, apis: createApiService({ db }), audit }),
-    clients: createClientService({ db, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
+    apis: apisOn(audit),
+    routes: createRouteService({ db, apis: apisOn(), audit }),
+    clients: createClientService({ queries: clientQueries, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
     keys: createKeyService({
-      db,
+      queries: createKeyQueries(db),
       encryption: createKeyEncryption(secrets.keyEncryptionKey),
       activationDelaySeconds: keyActivationDelay(config),
       // JWT access tokens for an API live as long as that API says, which may exceed the default.
-      retainSeconds: async () => Math.max(config.ttl.accessToken, config.ttl.idToken, (await db.api.aggregate({ _max: { ttl: true } }))._max.ttl ?? 0),
+      retainSeconds: async () => Math.max(config.ttl.accessToken, config.ttl.idToken, await apiQueries.longestTtl()),
       audit,
     }),
     authz: createAuthz({
       db,
-      apis: createApiService({ db }),
+      apis: apisOn(),
       audit,
       actor,
       subjectCacheSeconds: config.authz.cacheTtl,

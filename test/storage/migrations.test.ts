@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createMigrator } from '../../apps/core/db/migrations.ts';
@@ -23,11 +23,13 @@ describe('prisma/migrations', () => {
     expect(await migrator().diff()).toBe('');
   });
 
-  it('are recorded like prisma migrate deploy, and applying again changes nothing', async () => {
+  it('are recorded like prisma migrate deploy, every folder once and finished, and applying again changes nothing', async () => {
+    const folders = readdirSync(resolve(projectRoot, 'prisma/migrations'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    expect(folders[0]).toBe('20261123020316_init');
     const rows = await t.db.$queryRaw<Array<{ migration_name: string; finished_at: Date | null }>>`
-      SELECT migration_name, finished_at FROM _prisma_migrations`;
-    expect(rows.length).toBeGreaterThan(0);
-    expect(rows.every((r) => r.finished_at)).toBe(true);
+      SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`;
+    expect(rows.map((r) => r.migration_name)).toEqual(folders);
+    expect(rows.filter((r) => r.finished_at === null)).toEqual([]);
     expect(await migrator().apply()).toEqual({ applied: [] });
   });
 

@@ -46,7 +46,7 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
     let clock = Date.now();
     const adapter = createPayloadAdapter(t.db, 'Interaction', () => clock);
     await adapter.upsert('soon-gone', { jti: 'soon-gone', kind: 'Interaction' }, 5);
-    expect(await adapter.find('soon-gone')).toBeDefined();
+    expect(await adapter.find('soon-gone')).toEqual({ jti: 'soon-gone', kind: 'Interaction' });
     clock += 6_000;
     expect(await adapter.find('soon-gone')).toBeUndefined();
 

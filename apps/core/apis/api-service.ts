@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { createClientQueries, type ClientQueries } from '../clients/client-queries.ts';
 import { oidcScopes } from '../clients/client-service.ts';
 import type { Database } from '../db/database.ts';
+import { createApiQueries, type ApiQueries, type ApiRow, type ClientApiRow } from './api-queries.ts';
 import { AppError, notFound } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -81,13 +83,26 @@ export interface ClientResource {
 
 const isOidcScope = (scope: string) => (oidcScopes as readonly string[]).includes(scope);
 
-const toRecord = (row: Omit<ApiRecord, 'tokenFormat'> & { tokenFormat: string }): ApiRecord => ({ ...row, tokenFormat: row.tokenFormat as TokenFormat });
+const toRecord = (row: ApiRow): ApiRecord => ({ ...row, tokenFormat: row.tokenFormat as TokenFormat });
+
+/** What a client may do at an API: the scopes stored for it that the API still defines (`orAll`: none stored means all of them). */
+const toResource = ({ scopes, api }: ClientApiRow, orAll = false): ClientResource => ({
+  identifier: api.identifier,
+  scopes: orAll && !scopes.length ? api.scopes : scopes.filter((s) => api.scopes.includes(s)),
+  tokenFormat: api.tokenFormat as TokenFormat,
+  ttl: api.ttl,
+  rbac: api.rbac,
+});
+
+/** The API service on its queries (and the clients it checks), or on a database to make them from. */
+export type ApiStorage = { queries: ApiQueries; clients: Pick<ClientQueries, 'exists' | 'metadata'> } | { db: Database };
 
 /** APIs (RFC 8707 resource servers), which clients may call them, and who may exchange tokens for them. */
-export function createApiService({ db, audit }: { db: Database; audit?: AuditLog }) {
-  const record: AuditLog['record'] = (event) => audit?.record(event) ?? Promise.resolve();
+export function createApiService(options: { audit?: AuditLog } & ApiStorage) {
+  const { queries, clients } = 'db' in options ? { queries: createApiQueries(options.db), clients: createClientQueries(options.db) } : options;
+  const record: AuditLog['record'] = (event) => options.audit?.record(event) ?? Promise.resolve();
   async function requireApi(identifier: string) {
-    const api = await db.api.findUnique({ where: { identifier } });
+    const api = await queries.findByIdentifier(identifier);
     if (!api) throw new AppError('api.not_found', `no API with identifier ${identifier}`, { status: 404 });
     return api;
   }
@@ -97,16 +112,15 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
     if (unknown.length) throw new AppError('api.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
   }
   async function requireClient(clientId: string) {
-    if (!(await db.client.count({ where: { id: clientId } }))) throw notFound('client', clientId);
+    if (!(await clients.exists(clientId))) throw notFound('client', clientId);
   }
 
   return {
     async create(input: CreateApiBody): Promise<ApiRecord> {
       const body = parseInput(createApiBodySchema, input, 'api');
-      if (await db.api.count({ where: { identifier: body.identifier } })) {
-        throw new AppError('api.identifier_taken', `an API with identifier ${body.identifier} already exists`, { status: 409 });
-      }
-      const api = toRecord(await db.api.create({ data: { ...body, name: body.name ?? null } }));
+      const created = await queries.create({ ...body, name: body.name ?? null });
+      if (!created) throw new AppError('api.identifier_taken', `an API with identifier ${body.identifier} already exists`, { status: 409 });
+      const api = toRecord(created);
       await record({ type: 'api.created', details: { identifier: api.identifier, scopes: api.scopes, tokenFormat: api.tokenFormat, ttl: api.ttl } });
       return api;
     },
@@ -114,26 +128,25 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
     /** Registers an API Gatehouse itself serves, unless it exists (two instances starting together: one wins). */
     async ensure(input: CreateApiBody): Promise<void> {
       const body = parseInput(createApiBodySchema, input, 'api');
-      const created = await db.api.createMany({ data: [{ ...body, name: body.name ?? null }], skipDuplicates: true });
-      if (created.count) await record({ type: 'api.created', actor: 'system', details: { identifier: body.identifier, scopes: body.scopes } });
+      if (await queries.createUnlessExists({ ...body, name: body.name ?? null })) await record({ type: 'api.created', actor: 'system', details: { identifier: body.identifier, scopes: body.scopes } });
     },
 
     /** Changes an API's settings (today: RBAC on or off). */
     async update(input: z.input<typeof updateApiBodySchema>): Promise<ApiRecord> {
       const { identifier, ...changes } = parseInput(updateApiBodySchema, input, 'api');
       const api = await requireApi(identifier);
-      const updated = toRecord(await db.api.update({ where: { id: api.id }, data: changes }));
+      const updated = toRecord(await queries.update(api.id, changes));
       await record({ type: 'api.changed', details: { identifier, ...changes } });
       return updated;
     },
 
     async list(): Promise<ApiRecord[]> {
-      return (await db.api.findMany({ orderBy: { createdAt: 'asc' } })).map(toRecord);
+      return (await queries.list()).map(toRecord);
     },
 
     async findByIdentifier(identifier: string): Promise<ApiRecord | undefined> {
-      const row = await db.api.findUnique({ where: { identifier } });
-      return row ? toRecord(row) : undefined;
+      const row = await queries.findByIdentifier(identifier);
+      return row && toRecord(row);
     },
 
     /** Lets the client get tokens for the API, with `scopes` (each defined by the API) or all of the API's. */
@@ -143,11 +156,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
       await requireClient(body.clientId);
       requireDefined(api, body.scopes);
       const scopes = body.scopes ?? api.scopes;
-      await db.clientApi.upsert({
-        where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
-        create: { clientId: body.clientId, apiId: api.id, scopes },
-        update: { scopes },
-      });
+      await queries.allowClient(body.clientId, api.id, scopes);
       await record({ type: 'api.client_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
       return { identifier: api.identifier, scopes, tokenFormat: api.tokenFormat as TokenFormat, ttl: api.ttl, rbac: api.rbac };
     },
@@ -159,7 +168,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
      */
     async planClientResources(input: z.input<typeof clientResourcesSchema>): Promise<Array<{ identifier: string; scopes?: string[] }>> {
       const body = parseInput(clientResourcesSchema, input, 'api');
-      const apis = await db.api.findMany({ where: { identifier: { in: body.resources } } });
+      const apis = await queries.findByIdentifiers(body.resources);
       const missing = body.resources.findIndex((identifier) => !apis.some((a) => a.identifier === identifier));
       if (missing >= 0) throw new AppError('api.invalid_input', `resources.${missing}: no API has this identifier`);
       const stray = body.scope?.find((s) => !isOidcScope(s) && !apis.some((a) => a.scopes.includes(s)));
@@ -169,14 +178,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
 
     /** Every API the client may get tokens for. One query: the token endpoint reads it (through a cache). */
     async resourcesForClient(clientId: string): Promise<ClientResource[]> {
-      const rows = await db.clientApi.findMany({ where: { clientId }, include: { api: true } });
-      return rows.map(({ scopes, api }) => ({
-        identifier: api.identifier,
-        scopes: scopes.filter((s) => api.scopes.includes(s)),
-        tokenFormat: api.tokenFormat as TokenFormat,
-        ttl: api.ttl,
-        rbac: api.rbac,
-      }));
+      return (await queries.allowedFor(clientId)).map((row) => toResource(row));
     },
 
     /** RFC 8693: the client may exchange subject tokens for tokens for this API, with at most `scopes`. */
@@ -186,11 +188,7 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
       await requireClient(body.clientId);
       requireDefined(api, body.scopes);
       const scopes = body.scopes ?? [];
-      await db.tokenExchangePolicy.upsert({
-        where: { clientId_apiId: { clientId: body.clientId, apiId: api.id } },
-        create: { clientId: body.clientId, apiId: api.id, scopes },
-        update: { scopes },
-      });
+      await queries.allowExchange(body.clientId, api.id, scopes);
       await record({ type: 'api.exchange_allowed', clientId: body.clientId, details: { identifier: api.identifier, scopes } });
       return { clientId: body.clientId, identifier: api.identifier, scopes };
     },
@@ -203,36 +201,24 @@ export function createApiService({ db, audit }: { db: Database; audit?: AuditLog
     async addResourceServer(input: { clientId: string; identifier: string }): Promise<{ clientId: string; identifier: string }> {
       const { clientId, identifier } = parseInput(resourceServerBodySchema, input, 'api');
       const api = await requireApi(identifier);
-      const client = await db.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
-      if (!client) throw notFound('client', clientId);
-      if ((client.metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method === 'none') {
+      const metadata = await clients.metadata(clientId);
+      if (!metadata) throw notFound('client', clientId);
+      if ((metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method === 'none') {
         throw new AppError('api.invalid_input', `clientId: ${clientId} is a public client (none), which cannot authenticate as a resource server`);
       }
-      await db.resourceServerClient.upsert({
-        where: { apiId_clientId: { apiId: api.id, clientId } },
-        create: { apiId: api.id, clientId },
-        update: {},
-      });
+      await queries.addResourceServer(api.id, clientId);
       await record({ type: 'api.resource_server_added', clientId, details: { identifier: api.identifier } });
       return { clientId, identifier: api.identifier };
     },
 
     /** The identifiers of the APIs the client is a resource server of. */
     async servedBy(clientId: string): Promise<string[]> {
-      const rows = await db.resourceServerClient.findMany({ where: { clientId }, include: { api: { select: { identifier: true } } } });
-      return rows.map((row) => row.api.identifier);
+      return queries.servedBy(clientId);
     },
 
     /** The exchange policies of a client: target API and the scopes it may carry there (empty policy = all the API's). */
     async exchangeTargets(clientId: string): Promise<ClientResource[]> {
-      const rows = await db.tokenExchangePolicy.findMany({ where: { clientId }, include: { api: true } });
-      return rows.map(({ scopes, api }) => ({
-        identifier: api.identifier,
-        scopes: scopes.length ? scopes.filter((s) => api.scopes.includes(s)) : api.scopes,
-        tokenFormat: api.tokenFormat as TokenFormat,
-        ttl: api.ttl,
-        rbac: api.rbac,
-      }));
+      return (await queries.exchangesFor(clientId)).map((row) => toResource(row, true));
     },
   };
 }

@@ -1,4 +1,5 @@
-import { sqlOf, type Database } from '../db/database.ts';
+import type { Database } from '../db/database.ts';
+import { createAuditQueries, type AuditQueries, type AuditRow } from './audit-queries.ts';
 
 /** Every kind of event the audit trail records. Never a token, code, secret or password. */
 export type AuditEventType =
@@ -37,14 +38,8 @@ export type AuditEventType =
   | 'policy.set'
   | 'policy.rolled_back';
 
-export interface AuditEvent {
+export interface AuditEvent extends Omit<AuditRow, 'at' | 'type'> {
   type: AuditEventType;
-  actor?: string;
-  userId?: string;
-  clientId?: string;
-  ip?: string;
-  userAgent?: string;
-  details?: Record<string, unknown>;
 }
 
 /** Who and where a request came from, passed down to whatever records events for it. */
@@ -109,29 +104,11 @@ function coalesce(rows: Row[]): Row[] {
 }
 
 /**
- * One INSERT for the whole batch, its columns passed as arrays: token issuance records an event
- * per token, and a statement whose shape does not depend on the batch size keeps that cheap
- * (createMany compiles a new query for every row count).
+ * The audit trail. `storage`: its queries, or a database to make them on. Events are queued
+ * and written in batches (`batchMs`).
  */
-async function insertBatch(db: Database, rows: Row[]): Promise<void> {
-  const column = <T>(pick: (row: Row) => T) => rows.map(pick);
-  await sqlOf(db).execute(
-    `INSERT INTO audit_events (at, type, actor, user_id, client_id, ip, user_agent, details)
-     SELECT * FROM unnest($1::timestamp(3)[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]::jsonb[])`,
-    [
-      column((r) => r.at.toISOString()),
-      column((r) => r.type),
-      column((r) => r.actor ?? null),
-      column((r) => r.userId ?? null),
-      column((r) => r.clientId ?? null),
-      column((r) => r.ip ?? null),
-      column((r) => r.userAgent?.slice(0, 512) ?? null),
-      column((r) => (r.details ? JSON.stringify(r.details) : null)),
-    ],
-  );
-}
-
-export function createAuditLog(db: Database, options: AuditLogOptions = {}): AuditLog {
+export function createAuditLog(storage: AuditQueries | Database, options: AuditLogOptions = {}): AuditLog {
+  const queries = 'insert' in storage ? storage : createAuditQueries(storage);
   const { actor = 'system', context = () => undefined, onEvent = () => {}, onError = () => {}, batchMs = 20, now = () => new Date() } = options;
   let queue: Array<{ row: AuditEvent & { at: Date }; done: () => void }> = [];
   let timer: NodeJS.Timeout | undefined;
@@ -143,7 +120,7 @@ export function createAuditLog(db: Database, options: AuditLogOptions = {}): Aud
       const batch = queue.slice(0, MAX_BATCH);
       queue = queue.slice(MAX_BATCH);
       try {
-        await insertBatch(db, coalesce(batch.map(({ row }) => row)));
+        await queries.insert(coalesce(batch.map(({ row }) => row)));
       } catch (error) {
         onError(error);
       }
@@ -169,27 +146,13 @@ export function createAuditLog(db: Database, options: AuditLogOptions = {}): Aud
 
     async tail({ userId, clientId, limit = 50 } = {}) {
       await flush();
-      const rows = await db.auditEvent.findMany({
-        where: { ...(userId && { userId }), ...(clientId && { clientId }) },
-        orderBy: [{ at: 'desc' }, { id: 'desc' }],
-        take: Math.min(Math.max(limit, 1), 10_000),
-      });
-      return rows.reverse().map((r) => ({
-        id: String(r.id),
-        at: r.at,
-        type: r.type as AuditEventType,
-        actor: r.actor ?? undefined,
-        userId: r.userId ?? undefined,
-        clientId: r.clientId ?? undefined,
-        ip: r.ip ?? undefined,
-        userAgent: r.userAgent ?? undefined,
-        details: (r.details as Record<string, unknown> | null) ?? undefined,
-      }));
+      const rows = await queries.latest({ userId, clientId, limit: Math.min(Math.max(limit, 1), 10_000) });
+      return rows.map((row) => ({ ...row, type: row.type as AuditEventType }));
     },
 
     async sweep(retentionDays) {
       const cutoff = new Date(now().getTime() - retentionDays * 24 * 3600 * 1000);
-      return (await db.auditEvent.deleteMany({ where: { at: { lt: cutoff } } })).count;
+      return queries.deleteBefore(cutoff);
     },
 
     flush,

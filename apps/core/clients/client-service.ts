@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { SecretHasher } from './client-secrets.ts';
+import { createClientQueries, type ClientQueries, type ClientRow } from './client-queries.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/database.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -127,7 +128,6 @@ export function newClientId(): string {
 }
 
 export interface ClientServiceOptions {
-  db: Database;
   secrets: SecretHasher;
   audit?: AuditLog;
   /** Production: redirect, post-logout and back-channel logout URIs must be https, or http to a loopback IP. */
@@ -135,20 +135,23 @@ export interface ClientServiceOptions {
   now?: () => Date;
 }
 
-export function createClientService({ db, secrets, audit, requireHttpsRedirects = false, now = () => new Date() }: ClientServiceOptions) {
-  const bodySchema = requireHttpsRedirects ? productionClientBodySchema : createClientBodySchema;
-  type ClientRow = { id: string; name: string; firstParty: boolean; rateLimit: string | null; rateLimitBurst: number | null; metadata: unknown; createdAt: Date; secrets: Array<{ hash: string; expiresAt: Date | null }> };
-  const toRecord = (row: ClientRow): ClientRecord => ({
-    clientId: row.id,
-    name: row.name,
-    firstParty: row.firstParty,
-    rateLimit: { rate: (row.rateLimit && parseRate(row.rateLimit)) || undefined, burst: row.rateLimitBurst ?? undefined },
-    metadata: row.metadata as Record<string, unknown>,
-    secretHashes: row.secrets.map(({ hash, expiresAt }) => ({ hash, expiresAt })),
-    createdAt: row.createdAt,
-  });
+/** The client service on its queries, or on a database to make them from. */
+export type ClientStorage = { queries: ClientQueries } | { db: Database };
 
-  const live = (at: Date) => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] });
+const toRecord = (row: ClientRow): ClientRecord => ({
+  clientId: row.id,
+  name: row.name,
+  firstParty: row.firstParty,
+  rateLimit: { rate: (row.rateLimit && parseRate(row.rateLimit)) || undefined, burst: row.rateLimitBurst ?? undefined },
+  metadata: row.metadata,
+  secretHashes: row.secrets,
+  createdAt: row.createdAt,
+});
+
+export function createClientService(options: ClientServiceOptions & ClientStorage) {
+  const { secrets, audit, requireHttpsRedirects = false, now = () => new Date() } = options;
+  const queries = 'db' in options ? createClientQueries(options.db) : options.queries;
+  const bodySchema = requireHttpsRedirects ? productionClientBodySchema : createClientBodySchema;
 
   return {
     async create(input: CreateClientBody): Promise<CreatedClient> {
@@ -171,44 +174,26 @@ export function createClientService({ db, secrets, audit, requireHttpsRedirects 
         ...(body.backchannelLogoutUri && { backchannel_logout_uri: body.backchannelLogoutUri, backchannel_logout_session_required: true }),
       };
       const clientSecret = secretAuthMethods.has(body.authMethod) ? secrets.generate() : undefined;
-      await db.client.create({
-        data: {
-          id: clientId,
-          name: body.name,
-          metadata: metadata as object,
-          firstParty: body.firstParty,
-          ...(clientSecret && { secrets: { create: { hash: secrets.hash(clientSecret) } } }),
-        },
-      });
+      // 128 random bits: a taken id means the generator is broken, not bad luck.
+      if (!(await queries.create({ id: clientId, name: body.name, metadata, firstParty: body.firstParty, secretHash: clientSecret && secrets.hash(clientSecret) }))) {
+        throw new Error(`client id ${clientId} is already taken`);
+      }
       await audit?.record({ type: 'client.created', clientId, details: { name: body.name, authMethod: body.authMethod, grantTypes: body.grantTypes } });
       return { clientId, clientSecret, metadata };
     },
 
     async find(clientId: string): Promise<ClientRecord | undefined> {
-      const row = await db.client.findUnique({
-        where: { id: clientId },
-        include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
-      });
-      return row ? toRecord(row) : undefined;
+      const row = await queries.find(clientId, now());
+      return row && toRecord(row);
     },
 
-    async list(): Promise<ClientRecord[]> {
-      const rows = await db.client.findMany({
-        orderBy: { createdAt: 'asc' },
-        include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
-      });
-      return rows.map(toRecord);
-    },
+    list: async (): Promise<ClientRecord[]> => (await queries.list(now())).map(toRecord),
 
     /** Changes what `body` names (a quota, for now) and records it in the audit trail. */
     async update(clientId: string, input: UpdateClientBody): Promise<ClientRecord> {
       const body = parseInput(updateClientBodySchema, input, 'client');
-      if (!(await db.client.findUnique({ where: { id: clientId }, select: { id: true } }))) throw notFound('client', clientId);
-      const row = await db.client.update({
-        where: { id: clientId },
-        data: body,
-        include: { secrets: { where: live(now()), orderBy: { createdAt: 'desc' } } },
-      });
+      const row = await queries.update(clientId, body, now());
+      if (!row) throw notFound('client', clientId);
       await audit?.record({ type: 'client.changed', clientId, details: body });
       return toRecord(row);
     },
@@ -218,26 +203,18 @@ export function createClientService({ db, secrets, audit, requireHttpsRedirects 
      * client can roll over without downtime); any older one ends now. At most two are live.
      */
     async rotateSecret(clientId: string, graceSeconds = 24 * 3600): Promise<{ clientId: string; clientSecret: string; previousExpiresAt?: Date }> {
-      const client = await db.client.findUnique({ where: { id: clientId }, select: { metadata: true } });
-      if (!client) throw notFound('client', clientId);
-      const method = (client.metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method;
+      const metadata = await queries.metadata(clientId);
+      if (!metadata) throw notFound('client', clientId);
+      const method = (metadata as { token_endpoint_auth_method?: string }).token_endpoint_auth_method;
       if (!method || !secretAuthMethods.has(method)) {
         throw new AppError('client.no_secret', `client ${clientId} authenticates with ${method}, which uses no secret`);
       }
       const at = now();
       const clientSecret = secrets.generate();
       const previousExpiresAt = new Date(at.getTime() + graceSeconds * 1000);
-      const previous = await db.clientSecret.findMany({ where: { clientId, ...live(at) }, orderBy: { createdAt: 'desc' } });
-      await db.$transaction([
-        db.clientSecret.deleteMany({ where: { clientId, id: { notIn: previous.slice(0, 1).map((s) => s.id) } } }),
-        ...previous.slice(0, 1).map((s) => db.clientSecret.update({
-          where: { id: s.id },
-          data: { expiresAt: s.expiresAt && s.expiresAt < previousExpiresAt ? s.expiresAt : previousExpiresAt },
-        })),
-        db.clientSecret.create({ data: { clientId, hash: secrets.hash(clientSecret) } }),
-      ]);
-      await audit?.record({ type: 'client.secret_rotated', clientId, details: { previousExpiresAt: previous.length ? previousExpiresAt.toISOString() : undefined } });
-      return { clientId, clientSecret, previousExpiresAt: previous.length ? previousExpiresAt : undefined };
+      const { keptPrevious } = await queries.replaceSecret(clientId, secrets.hash(clientSecret), { at, previousUntil: previousExpiresAt });
+      await audit?.record({ type: 'client.secret_rotated', clientId, details: { previousExpiresAt: keptPrevious ? previousExpiresAt.toISOString() : undefined } });
+      return { clientId, clientSecret, previousExpiresAt: keptPrevious ? previousExpiresAt : undefined };
     },
 
     /** Whether `secret` is one of the client's live secrets. */

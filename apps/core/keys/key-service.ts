@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Database } from '../db/database.ts';
 import type { KeyEncryption } from './key-encryption.ts';
+import { createKeyQueries, type KeyQueries, type KeyRow, type NewKey } from './key-queries.ts';
 
 /** RS256 is OpenID's default for ID tokens; ES256 is smaller and faster. */
 export const signingAlgorithms = ['RS256', 'ES256'] as const;
@@ -33,7 +34,6 @@ export interface KeySet {
 }
 
 export interface KeyServiceOptions {
-  db: Database;
   encryption: KeyEncryption;
   /** JWKS Cache-Control max-age plus how long instances may take to notice: a new key signs only after this. */
   activationDelaySeconds: number;
@@ -43,7 +43,8 @@ export interface KeyServiceOptions {
   now?: () => Date;
 }
 
-type Row = Awaited<ReturnType<Database['signingKey']['findMany']>>[number];
+/** The key service on its queries, or on a database to make them from. */
+export type KeyStorage = { queries: KeyQueries } | { db: Database };
 
 /** What JWKS may show of a key; every other member (d, p, q, dp, dq, qi) is private. */
 const publicMembers = ['kid', 'alg', 'use', 'kty', 'crv', 'x', 'y', 'n', 'e'] as const;
@@ -51,34 +52,26 @@ const publicMembers = ['kid', 'alg', 'use', 'kty', 'crv', 'x', 'y', 'n', 'e'] as
 const publicHalf = (jwk: JWK): JWK =>
   Object.fromEntries(publicMembers.filter((member) => jwk[member] !== undefined).map((member) => [member, jwk[member]]));
 
-export function createKeyService({ db, encryption, activationDelaySeconds, retainSeconds, audit, now = () => new Date() }: KeyServiceOptions) {
-  const stateOf = (row: Row, current: Map<string, Row>, at: Date): KeyState =>
+export function createKeyService(options: KeyServiceOptions & KeyStorage) {
+  const { encryption, activationDelaySeconds, retainSeconds, audit, now = () => new Date() } = options;
+  const queries = 'db' in options ? createKeyQueries(options.db) : options.queries;
+  const stateOf = (row: KeyRow, current: Map<string, KeyRow>, at: Date): KeyState =>
     row.activatesAt > at ? 'next' : current.get(row.alg)?.id === row.id ? 'current' : 'retired';
 
   async function publishedRows(at: Date) {
-    const rows = await db.signingKey.findMany({
-      where: { OR: [{ expiresAt: null }, { expiresAt: { gt: at } }] },
-      orderBy: { activatesAt: 'desc' },
-    });
-    const current = new Map<string, Row>();
+    const rows = await queries.published(at);
+    const current = new Map<string, KeyRow>();
     for (const row of rows) if (row.activatesAt <= at && !current.has(row.alg)) current.set(row.alg, row);
     return { rows, current };
   }
 
-  async function create(alg: SigningAlgorithm, activatesAt: Date): Promise<Row> {
+  /** A new key pair, its private half sealed, named by its RFC 7638 thumbprint. */
+  async function newKey(alg: SigningAlgorithm, activatesAt: Date): Promise<NewKey> {
     const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' && { modulusLength: 2048 }) });
     const privateJwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(privateJwk);
     const signing = { ...privateJwk, kid, alg, use: 'sig' };
-    return db.signingKey.create({
-      data: {
-        id: kid,
-        alg,
-        publicJwk: publicHalf(signing),
-        encryptedPrivateJwk: encryption.encrypt(JSON.stringify(signing), kid),
-        activatesAt,
-      },
-    });
+    return { id: kid, alg, publicJwk: publicHalf(signing), encryptedPrivateJwk: encryption.encrypt(JSON.stringify(signing), kid), activatesAt };
   }
 
   /**
@@ -87,7 +80,7 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
    * key-encryption key could otherwise publish a key of their own under a live kid. A row that
    * does not add up is refused, and with it the whole set, so the refresh fails loudly.
    */
-  async function openRow(row: Row): Promise<{ signing: JWK; published: JWK }> {
+  async function openRow(row: KeyRow): Promise<{ signing: JWK; published: JWK }> {
     let signing: JWK;
     try {
       signing = JSON.parse(encryption.decrypt(row.encryptedPrivateJwk, row.id)) as JWK;
@@ -112,12 +105,9 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
       const created: string[] = [];
       for (const alg of signingAlgorithms) {
         if (current.has(alg)) continue;
-        // Two instances starting together on an empty database: serialise on the algorithm.
-        await db.$transaction(async (tx) => {
-          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`gatehouse:keys:${alg}`}))`;
-          const existing = await tx.signingKey.findFirst({ where: { alg, activatesAt: { lte: at } } });
-          if (!existing) created.push((await create(alg, at)).id);
-        });
+        // Two instances starting together on an empty database: one of them stores its key.
+        const stored = await queries.createUnlessActive(await newKey(alg, at), at);
+        if (stored) created.push(stored.id);
       }
       return created;
     },
@@ -132,8 +122,8 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
       const retain = typeof retainSeconds === 'number' ? retainSeconds : await retainSeconds();
       const expiresAt = new Date(activatesAt.getTime() + retain * 1000);
       for (const alg of signingAlgorithms) {
-        await db.signingKey.updateMany({ where: { alg, retiredAt: null }, data: { retiredAt: activatesAt, expiresAt } });
-        await create(alg, activatesAt);
+        await queries.retire(alg, { retiredAt: activatesAt, expiresAt });
+        await queries.create(await newKey(alg, activatesAt));
       }
       await audit?.record({ type: 'key.rotated', details: { activatesAt: activatesAt.toISOString() } });
       return this.list();
@@ -172,7 +162,7 @@ export function createKeyService({ db, encryption, activationDelaySeconds, retai
     },
 
     /** Removes keys that are no longer published. */
-    sweep: async () => (await db.signingKey.deleteMany({ where: { expiresAt: { lt: now() } } })).count,
+    sweep: () => queries.deleteExpired(now()),
   };
 }
 
