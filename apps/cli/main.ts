@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../core/config/config.ts';
 import { isDatabaseUnavailable } from '../core/db/database.ts';
-import { AppError, ConfigError } from '../core/errors.ts';
+import { AppError, ConfigError, DatabaseUnavailable } from '../core/errors.ts';
 import { migrate, openRuntime } from '../core/db/runtime.ts';
 import { createServices } from '../core/services.ts';
 import { api } from './api.ts';
@@ -155,6 +155,7 @@ function explain(error: unknown, invocation?: Invocation): [code: number, line: 
     const invalidInput = error.code.endsWith('.invalid_input');
     return [invalidInput ? 2 : 1, invalidInput && invocation ? inputProblem(error.message, invocation) : error.message];
   }
+  if (error instanceof DatabaseUnavailable) return [1, `cannot reach the database: ${oneLine(error.reason)}`];
   const message = oneLine((error as Error)?.message ?? String(error));
   if (isDatabaseUnavailable(error)) return [1, `cannot reach the database: ${message}`];
   if ((error as { code?: string })?.code === 'P2021') return [1, `the database schema is behind (run 'gatehouse db migrate'): ${message}`];

@@ -18,10 +18,12 @@ import { countAuditEvents, createMetrics, startMetricsServer } from './ops/metri
 import { createRateLimits } from './http/rate-limit/rate-limits.ts';
 import { createRateLimitQueries } from '../core/rate-limits/queries.ts';
 import { createApp } from './http/app.ts';
+import { rawAnswer } from './http/errors.ts';
+import { AppError } from '../core/errors.ts';
 import { dispatch } from './http/dispatch.ts';
 import { edgeMiddleware } from './http/edge.ts';
 import { createClientLookup } from './provider/client-adapter.ts';
-import { answerDatabaseOutagesWith503, answerUnauthorizedClientPerRfc6749 } from './provider/error-answers.ts';
+import { answerUnauthorizedClientPerRfc6749, retryAfterOutage } from './provider/error-answers.ts';
 import { createMetadataCache, type MetadataCache } from './provider/metadata-cache.ts';
 import { createMetadataEdge } from './provider/metadata-edge.ts';
 import { sweepExpired } from './provider/payload-adapter.ts';
@@ -54,14 +56,13 @@ export interface RunningServer {
 
 /**
  * Requests Node's parser refuses (headers over 16 KiB, malformed request lines) get an RFC 6749
- * style JSON error instead of Node's bare status line.
+ * style JSON error (http/errors.ts) instead of Node's bare status line.
  */
 function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex) {
   if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') return socket.destroy();
-  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-  const body = JSON.stringify({ error: 'invalid_request', error_description: tooLarge ? 'request headers too large' : 'malformed HTTP request' });
-  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(rawAnswer(error.code === 'HPE_HEADER_OVERFLOW'
+    ? new AppError('invalid_request', 'request headers too large', { status: 431 })
+    : new AppError('invalid_request', 'malformed HTTP request', { status: 400 })));
 }
 
 /** Wires the services and starts listening. The caller owns the database and closes it after. */
@@ -133,8 +134,8 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
       provider.use(refuseControlCharacters(pages.renderError));
       provider.use(structured.substituteJwt);
       provider.use(allowProviderFormTargets);
-      provider.use(answerDatabaseOutagesWith503(provider));
-      answerUnauthorizedClientPerRfc6749(provider);
+      provider.use(retryAfterOutage(log));
+      answerUnauthorizedClientPerRfc6749(provider, views);
       const metadata = createMetadataCache(config.keys.jwksMaxAge);
       metadataOf.set(provider, metadata);
       provider.use(metadata.middleware);
@@ -148,7 +149,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   await apis.ensure({ identifier: pdpApiIdentifier(config.issuer), name: 'Gatehouse policy decision point', scopes: [EVALUATE_SCOPE] });
   const decisionPoint = await authz.startDecisionPoint({ onDecision: metrics.decision, onError: (err) => log.warn({ err }, 'policy refresh failed') });
   const pdp = createPdpRouter({ issuer: config.issuer, verifier, decisions: decisionPoint, failures: rateLimits?.bearerFailures, audit, auditDenials: config.authz.auditDenials });
-  const interactions = createInteractionRouter({ host, views, csrf, log, users, loginFailures: rateLimits?.loginFailures });
+  const interactions = createInteractionRouter({ host, views, csrf, users, loginFailures: rateLimits?.loginFailures });
   // Edge authorization for API gateways (gateway/edge.ts).
   // --decide routes ask the same policy decision point as the AuthZEN endpoints.
   const gateway = await createEdge({
@@ -157,7 +158,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     decide: (request) => decisionPoint.evaluate(request),
   });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
-  const app = createApp({ issuer: config.issuer, db, log, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp, gateway.router] });
+  const app = createApp({ issuer: config.issuer, db, log, views, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp, gateway.router] });
   // The provider's edge steps, for discovery and JWKS answered from memory.
   const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
   const server = createServer(gateway.listener(dispatch(host, app, metadataEdge)));

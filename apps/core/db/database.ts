@@ -1,6 +1,8 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { isDriverAdapterError, type SqlDriverAdapter, type SqlDriverAdapterFactory, type Transaction } from '@prisma/driver-adapter-utils';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { DatabaseUnavailable } from '../errors.ts';
 import { PrismaClient } from '../generated/prisma/client.ts';
 
 export type Database = PrismaClient;
@@ -43,8 +45,8 @@ export function sqlOf(db: Database): Sql {
   return sql;
 }
 
-function createSql(factory: PrismaPg): Sql {
-  let driver: ReturnType<PrismaPg['connect']> | undefined;
+function createSql(factory: SqlDriverAdapterFactory): Sql {
+  let driver: Promise<SqlDriverAdapter> | undefined;
   const query = (text: string, args: unknown[]) => ({
     sql: text,
     args,
@@ -70,11 +72,73 @@ export function createDatabase({ url, poolMax }: DatabaseOptions): Database {
     idleTimeoutMillis: 30_000,
   });
   const statementNameGenerator = namePreparedStatement();
-  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true, statementNameGenerator }) });
+  const db = new PrismaClient({ adapter: reportingOutages(new PrismaPg(pool, { disposeExternalPool: true, statementNameGenerator })) });
   pools.set(db, pool);
   // Not disposing: Prisma Client's own adapter ends the pool on $disconnect.
-  sqls.set(db, createSql(new PrismaPg(pool, { statementNameGenerator })));
+  sqls.set(db, createSql(reportingOutages(new PrismaPg(pool, { statementNameGenerator }))));
   return db;
+}
+
+/** An outage in words, as Prisma Client puts the driver adapter's "not reachable" (P1001). */
+function outageReason(error: unknown): string {
+  if (isDriverAdapterError(error) && error.cause.kind === 'DatabaseNotReachable') {
+    const { host, port } = error.cause;
+    return `Can't reach database server${host ? ` at ${host}${port ? `:${port}` : ''}` : ''}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+const asOutage = (error: unknown) =>
+  isDatabaseUnavailable(error) && !(error instanceof DatabaseUnavailable) ? new DatabaseUnavailable({ cause: error, reason: outageReason(error) }) : error;
+
+async function guard<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw asOutage(error);
+  }
+}
+
+/**
+ * The driver adapter both paths (Prisma Client and sqlOf) query through, failing with
+ * DatabaseUnavailable wherever the database cannot be reached. Prisma Client translates only the
+ * adapter's own DriverAdapterError and passes any other error through as it is (checked by
+ * test/errors/outage-error.test.ts), so its callers see the typed error too.
+ */
+function reportingOutages(factory: SqlDriverAdapterFactory): SqlDriverAdapterFactory {
+  const transaction = (tx: Transaction): Transaction => {
+    const { createSavepoint, rollbackToSavepoint, releaseSavepoint } = tx;
+    return {
+      provider: tx.provider,
+      adapterName: tx.adapterName,
+      options: tx.options,
+      queryRaw: (query) => guard(() => tx.queryRaw(query)),
+      executeRaw: (query) => guard(() => tx.executeRaw(query)),
+      commit: () => guard(() => tx.commit()),
+      rollback: () => guard(() => tx.rollback()),
+      ...(createSavepoint && { createSavepoint: (name: string) => guard(() => createSavepoint.call(tx, name)) }),
+      ...(rollbackToSavepoint && { rollbackToSavepoint: (name: string) => guard(() => rollbackToSavepoint.call(tx, name)) }),
+      ...(releaseSavepoint && { releaseSavepoint: (name: string) => guard(() => releaseSavepoint.call(tx, name)) }),
+    };
+  };
+  const adapter = (driver: SqlDriverAdapter): SqlDriverAdapter => {
+    const { getConnectionInfo } = driver;
+    return {
+      provider: driver.provider,
+      adapterName: driver.adapterName,
+      queryRaw: (query) => guard(() => driver.queryRaw(query)),
+      executeRaw: (query) => guard(() => driver.executeRaw(query)),
+      executeScript: (script) => guard(() => driver.executeScript(script)),
+      startTransaction: async (isolationLevel) => transaction(await guard(() => driver.startTransaction(isolationLevel))),
+      ...(getConnectionInfo && { getConnectionInfo: () => getConnectionInfo.call(driver) }),
+      dispose: () => driver.dispose(),
+    };
+  };
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => adapter(await guard(() => factory.connect())),
+  };
 }
 
 /**
@@ -120,10 +184,17 @@ export async function isDatabaseReachable(db: Database): Promise<boolean> {
 
 const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', 'P1001', 'P1002', 'P1017', 'P2024']);
 
+// What the driver adapter (DriverAdapterError) calls the same failures, before Prisma Client turns them into P1001, P1017, ...
+const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout']);
+
 /** Whether an error means the database cannot be reached right now (as opposed to a bad query). */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e = error as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  if (error instanceof DatabaseUnavailable) return true;
+  if (error && isDriverAdapterError(error) && unavailableKinds.has(error.cause.kind)) return true;
+  for (let e = error as { code?: unknown; originalCode?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && unavailableCodes.has(e.code)) return true;
+    // The driver adapter's DriverAdapterError keeps PostgreSQL's code (57P01: the server shut down) here.
+    if (typeof e.originalCode === 'string' && unavailableCodes.has(e.originalCode)) return true;
     if (typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database server|DatabaseNotReachable/i.test(e.message)) return true;
   }
   return false;

@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import type { AuditLog } from '../../core/audit/audit-log.ts';
 import type { DecisionPoint, Evaluation } from '../../core/authz/decision-point.ts';
 import type { TokenVerifier, VerifiedToken } from '../../core/tokens/token-verifier.ts';
+import { sendProblem } from '../http/errors.ts';
 import { BodyTooLarge, readBody } from '../http/form-body.ts';
 import type { FailureBudget } from '../http/rate-limit/rate-limits.ts';
 import { paths } from '../paths.ts';
@@ -26,14 +27,13 @@ export interface PdpDeps {
 
 type PdpContext = Context & { state: { caller?: VerifiedToken; body?: unknown; clientIp: string } };
 
-const statusTitles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 413: 'Content Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 503: 'Service Unavailable' };
-
-/** An error that concerns the whole request, as an RFC 9457 problem; a denial is never one (it is 200 {"decision": false}). */
+/**
+ * An error that concerns the whole request, as an RFC 9457 problem (through http/errors.ts); a
+ * denial is never one (it is 200 {"decision": false}).
+ */
 function problem(ctx: Context, status: number, detail: string, challenge?: string) {
-  ctx.status = status;
   if (challenge) ctx.set('WWW-Authenticate', challenge);
-  ctx.type = 'application/problem+json';
-  ctx.body = { type: 'about:blank', title: statusTitles[status] ?? 'Error', status, detail };
+  sendProblem(ctx, { status, code: 'access_evaluation_refused', description: detail });
 }
 
 /**

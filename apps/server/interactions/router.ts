@@ -6,11 +6,14 @@ import { pageSecurityHeaders } from '../http/page-security.ts';
 import { paths } from '../paths.ts';
 import { createConsentHandlers } from './consent.ts';
 import { createLoginHandlers } from './login.ts';
-import { expired, loadInteraction, renderInteractionErrors, type InteractionContext, type InteractionDeps } from './steps.ts';
+import { expired, loadInteraction, type InteractionContext, type InteractionDeps } from './steps.ts';
 
 type Step = (ctx: InteractionContext, next: Next) => unknown;
 
-/** The sign-in pages oidc-provider sends the browser to: login, then consent. */
+/**
+ * The sign-in pages oidc-provider sends the browser to: login, then consent. What their steps
+ * throw is answered by the app's one error step (http/errors.ts), as a page to a browser.
+ */
 export function createInteractionRouter(deps: InteractionDeps & { users: UserService; loginFailures?: FailureBudget }) {
   const login = createLoginHandlers(deps);
   const consent = createConsentHandlers(deps);
@@ -24,9 +27,8 @@ export function createInteractionRouter(deps: InteractionDeps & { users: UserSer
   }
 
   const router = new Router();
-  const errors = renderInteractionErrors(deps);
-  router.get(paths.interaction, pageSecurityHeaders, errors, ...chain(loadInteraction(deps), showPrompt));
-  router.post(paths.interactionLogin, pageSecurityHeaders, errors, ...chain(...(login.postLogin as Step[])));
-  router.post(paths.interactionConsent, pageSecurityHeaders, errors, ...chain(...(consent.postConsent as Step[])));
+  router.get(paths.interaction, pageSecurityHeaders, ...chain(loadInteraction(deps), showPrompt));
+  router.post(paths.interactionLogin, pageSecurityHeaders, ...chain(...(login.postLogin as Step[])));
+  router.post(paths.interactionConsent, pageSecurityHeaders, ...chain(...(consent.postConsent as Step[])));
   return router;
 }

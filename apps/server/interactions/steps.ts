@@ -1,6 +1,5 @@
 import type { Context, Next } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
-import type { Logger } from '../../core/logger.ts';
 import { AppError } from '../../core/errors.ts';
 import { BodyTooLarge, readBody } from '../http/form-body.ts';
 import { allowFormTargets } from '../http/page-security.ts';
@@ -23,7 +22,6 @@ export interface InteractionDeps {
   host: ProviderHost;
   views: Views;
   csrf: Csrf;
-  log: Logger;
 }
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -99,21 +97,4 @@ export async function finishInteraction(ctx: InteractionContext, result: Interac
   await interaction.persist();
   ctx.status = 303;
   ctx.redirect(interaction.returnTo);
-}
-
-/** Interaction failures become a friendly page; the detail goes only to the log. */
-export function renderInteractionErrors({ views, log }: Pick<InteractionDeps, 'views' | 'log'>) {
-  return async function renderInteractionErrors(ctx: Context, next: Next) {
-    try {
-      await next();
-    } catch (error) {
-      if (error instanceof AppError && error.expose) {
-        log.info({ code: error.code, detail: error.detail, path: ctx.path }, 'interaction refused');
-        views.render(ctx, 'error', { title: 'Something went wrong', message: error.message }, error.status);
-        return;
-      }
-      log.error({ err: error, path: ctx.path }, 'interaction failed');
-      views.render(ctx, 'error', { title: 'Something went wrong', message: 'An unexpected error occurred. Please try again in a moment.' }, 500);
-    }
-  };
 }

@@ -4,7 +4,8 @@ import { requestScope } from '../../core/request-context.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { scopeOf } from '../http/request-log.ts';
 import { paths } from '../paths.ts';
-import { onClientAssigned } from './internals.ts';
+import { onClientAssigned, watchRedemptions, type RedeemedKind } from './internals.ts';
+import { RedeemedTwice } from './payload-adapter.ts';
 
 const tokenKinds = ['access_token', 'client_credentials', 'refresh_token', 'authorization_code'] as const;
 const revocableKinds = ['access_token', 'client_credentials', 'refresh_token'] as const;
@@ -78,13 +79,15 @@ export function recordProviderEvents(provider: Provider, { audit, metrics }: { a
     void audit.record({ type: 'consent.revoked', clientId: ctx.oidc?.client?.clientId, details: { grantId } });
   });
 
-  // InvalidGrant keeps its reason in error_detail (error_description is generic).
-  on('grant.error', (ctx: ProviderContext, error: { error_detail?: string }) => {
+  // A replay is told from state (provider/internals.ts) or from the adapter's own refusal of a
+  // redemption that raced the first one, never from oidc-provider's wording.
+  const redeemedAgain = watchRedemptions(provider);
+  provider.on('grant.error', (ctx, error) => {
+    const kind = error instanceof RedeemedTwice ? replayedModels[error.model] : redeemedAgain(ctx, error);
+    if (!kind) return;
     const clientId = ctx.oidc?.client?.clientId;
-    if (error.error_detail === 'refresh token already used') {
-      void audit.record({ type: 'refresh_token.reuse_detected', actor: clientId && `client:${clientId}`, clientId });
-    } else if (error.error_detail === 'authorization code already consumed') {
-      void audit.record({ type: 'authorization_code.reuse_detected', actor: clientId && `client:${clientId}`, clientId });
-    }
+    void audit.record({ type: `${kind}.reuse_detected`, actor: clientId && `client:${clientId}`, clientId });
   });
 }
+
+const replayedModels: Record<string, RedeemedKind | undefined> = { AuthorizationCode: 'authorization_code', RefreshToken: 'refresh_token' };

@@ -4,7 +4,7 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 /**
  * Hands a form body Gatehouse has already read to oidc-provider. When the request stream is
@@ -41,4 +41,72 @@ export function onClientAssigned(provider: Provider, listener: Listener): void {
     }
   }
   Object.defineProperty(provider, 'OIDCContext', { value: ListeningContext, configurable: true });
+}
+
+/**
+ * What oidc-provider's error handlers render an error by, whatever its class: `statusCode` is the
+ * status; when `expose` is true, `message` is the `error` and `error_description` its
+ * description; anything else is a 500 `server_error` (lib/shared/error_handler.js and
+ * lib/shared/authorization_error_handler.js, through lib/helpers/err_out.js). core/errors.ts
+ * `DatabaseUnavailable` has these fields, so an outage met inside an endpoint is answered by the
+ * endpoint as 503 `temporarily_unavailable`; provider/error-answers.ts adds the Retry-After.
+ */
+export type RenderedByProvider = Pick<errors.OIDCProviderError, 'statusCode' | 'expose' | 'message' | 'error_description'>;
+
+// oidc-provider refuses these (400 invalid_request) after it has found the client and before it
+// authenticates it, unless attestation-based client authentication is enabled (it is not here).
+const presentsAttestation = (ctx: KoaContextWithOIDC) => ctx.get('oauth-client-attestation') !== '' || ctx.get('oauth-client-attestation-pop') !== '';
+
+/**
+ * Calls `listener` once oidc-provider has answered a token request whose client authenticated
+ * but may not use the grant type it asked for, so that the listener answers it again.
+ *
+ * oidc-provider 9 refuses that with `invalid_request` in `allowedGrantTypeCheck`
+ * (lib/actions/token.js), the step right after client authentication
+ * (lib/shared/client_auth.js) and the `grant_type` checks; no documented hook runs between
+ * them, and its error handler (lib/shared/error_handler.js) renders before it emits
+ * `grant.error`. Told from the request's state, not from the description: a 400
+ * `invalid_request` whose request has its client (assigned by client authentication), presents
+ * no attestation, and names one grant type the client may not use. Given the order of the steps
+ * in token.js, only `allowedGrantTypeCheck` ends a request there: a missing or repeated
+ * `grant_type` leaves it undefined, an unsupported one is `unsupported_grant_type`, a failed
+ * authentication `invalid_client`, and every later step runs only for an allowed grant type.
+ */
+export function onGrantTypeNotAllowed(provider: Provider, listener: (ctx: KoaContextWithOIDC) => void): void {
+  provider.on('grant.error', (ctx, error) => {
+    if (!(error instanceof errors.InvalidRequest) || error.statusCode !== 400) return;
+    const { client, params } = ctx.oidc;
+    const grantType = params?.grant_type;
+    if (!client || typeof grantType !== 'string' || client.grantTypeAllowed(grantType) || presentsAttestation(ctx)) return;
+    listener(ctx);
+  });
+}
+
+export type RedeemedKind = 'authorization_code' | 'refresh_token';
+
+/**
+ * Tells, for a failed token request, whether it presented an authorization code or refresh
+ * token that an earlier request had already redeemed, as oidc-provider found it (one redeemed by
+ * a concurrent request is refused by the adapter instead: payload-adapter.ts `RedeemedTwice`).
+ * - A refresh token: the request's `RefreshToken` entity is the token read, and it is consumed;
+ *   lib/actions/grants/refresh_token.js assigns the entity before it refuses a consumed token.
+ * - An authorization code is no entity yet when a consumed one is refused
+ *   (lib/actions/grants/authorization_code.js assigns it after `consumeGrantSource`), but
+ *   refusing it revokes its grant first (lib/helpers/grant_source.js `consumeGrantSource`, then
+ *   lib/helpers/revoke.js emits `grant.revoked` on the request's context), and nothing else
+ *   revokes a grant while a code is redeemed.
+ * Call once per provider; the function it returns answers for any request after.
+ */
+export function watchRedemptions(provider: Provider): (ctx: KoaContextWithOIDC, error: unknown) => RedeemedKind | undefined {
+  const revokedDuring = new WeakSet<object>();
+  provider.on('grant.revoked', (ctx) => {
+    if (ctx.oidc?.route === 'token') revokedDuring.add(ctx);
+  });
+  return (ctx, error) => {
+    if (!(error instanceof errors.InvalidGrant)) return undefined;
+    const grantType = ctx.oidc?.params?.grant_type;
+    if (grantType === 'refresh_token' && ctx.oidc.entities.RefreshToken?.consumed) return 'refresh_token';
+    if (grantType === 'authorization_code' && revokedDuring.has(ctx)) return 'authorization_code';
+    return undefined;
+  };
 }

@@ -1,21 +1,13 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import { renderProviderError } from '../http/errors.ts';
 import { setPageSecurityHeaders } from '../http/page-security.ts';
 import type { Views } from '../views.ts';
-
-const friendlyErrors: Record<string, string> = {
-  invalid_request: 'The application sent an invalid sign-in request.',
-  invalid_client: 'The application is not known here.',
-  invalid_redirect_uri: 'The application asked to send you somewhere it is not allowed to.',
-  access_denied: 'The request was declined.',
-  login_required: 'You need to sign in first.',
-  server_error: 'An unexpected error occurred. Please try again in a moment.',
-};
 
 const clientName = (ctx: KoaContextWithOIDC) => ctx.oidc?.client?.clientName ?? ctx.oidc?.client?.clientId;
 
 /**
  * Gatehouse's look for the pages oidc-provider renders itself: the logout question, the
- * logged-out page and errors met in the browser. Errors asked for as JSON stay JSON.
+ * logged-out page and errors met in the browser (through the one error renderer, http/errors.ts).
  */
 export function createProviderPages(views: Views): Required<Pick<Configuration, 'renderError'>> & {
   logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
@@ -33,16 +25,7 @@ export function createProviderPages(views: Views): Required<Pick<Configuration, 
     async postLogoutSuccessSource(ctx) {
       page(ctx, 'logged-out', { clientName: clientName(ctx) });
     },
-    async renderError(ctx, out) {
-      if (ctx.accepts('html', 'json') === 'json') {
-        ctx.type = 'json';
-        ctx.body = out;
-        return;
-      }
-      const code = String(out.error);
-      const message = friendlyErrors[code] ?? (ctx.status < 500 && out.error_description ? String(out.error_description) : friendlyErrors.server_error);
-      page(ctx, 'error', { title: 'Something went wrong', message, code: ctx.status < 500 ? code : undefined });
-    },
+    renderError: renderProviderError(views),
   };
 }
 

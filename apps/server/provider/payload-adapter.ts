@@ -132,6 +132,20 @@ function forgetBearer(key?: string) {
 
 const withoutCookie = ({ cookie: _cookie, ...session }: NonNullable<AdapterPayload['session']>) => session;
 
+/**
+ * A code or token whose redemption lost the race to a concurrent one: a replay, found here
+ * rather than by oidc-provider, which had read it unconsumed. `model` is the one consumed
+ * (`AuthorizationCode`, `RefreshToken`, ...); provider/events.ts audits it.
+ */
+export class RedeemedTwice extends errors.InvalidGrant {
+  readonly model: string;
+
+  constructor(model: string) {
+    super(`${model} already consumed`);
+    this.model = model;
+  }
+}
+
 export interface AdapterHooks {
   /** Every token issued under the grant is revoked (the grant's JWTs are out of storage's reach). */
   onGrantRevoked?: (grantId: string) => Promise<void>;
@@ -205,7 +219,7 @@ export function createPayloadAdapter(db: Database, model: string, now: () => num
       if (rows.length === 0) {
         const [row] = await sql.rows<{ grant_id: string | null }>('SELECT grant_id FROM oidc_payloads WHERE model = $1 AND id = $2', [model, key]);
         if (row?.grant_id) await Promise.all([revokeGrant(sql, row.grant_id), onGrantRevoked?.(row.grant_id)]);
-        throw new errors.InvalidGrant(`${model} already consumed`);
+        throw new RedeemedTwice(model);
       }
     },
 
