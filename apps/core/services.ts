@@ -1,6 +1,7 @@
 import { createApiQueries } from './apis/api-queries.ts';
 import { createApiService } from './apis/api-service.ts';
 import { createAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { createClientQueries } from './clients/client-queries.ts';
 import { createSecretHasher } from './clients/client-secrets.ts';
 import { createClientService } from './clients/client-service.ts';
@@ -27,10 +28,11 @@ export const accessTokenRetention = (config: Config) => Math.max(config.ttl.acce
 /**
  * The services the server and the CLI share, wired from the configuration. `audit` records
  * what they change; without one, events are recorded as done by `actor` (the CLI passes 'cli').
+ * `clock` is what their lockouts, secret and key lifetimes and caches read the time from.
  */
-export function createServices({ config, secrets, db, audit, actor }: { config: Config; secrets: Secrets; db: Database; audit?: AuditLog; actor?: string }) {
+export function createServices({ config, secrets, db, audit, actor, clock = systemClock }: { config: Config; secrets: Secrets; db: Database; audit?: AuditLog; actor?: string; clock?: Clock }) {
   const passwords = createPasswordHasher(config.argon2);
-  audit ??= createAuditLog(db, { actor, batchMs: 0 });
+  audit ??= createAuditLog(db, { actor, batchMs: 0, now: clock });
   const revocationQueries = createRevocationQueries(db);
   const userQueries = createUserQueries(db);
   const clientQueries = createClientQueries(db);
@@ -45,13 +47,13 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       sessions: createSessionQueries(db),
       passwords,
       audit,
-      lockout: createLockout({ queries: userQueries, policy: config.lockout }),
+      lockout: createLockout({ queries: userQueries, policy: config.lockout, now: clock }),
       // Stored tokens go with the account; its JWTs are refused through the revocation list.
       revokeSubject: (id) => revocationQueries.insert([{ kind: 'subject', value: id, ttlSeconds: accessTokenRetention(config) }]),
     }),
     apis: apisOn(audit),
     routes: createRouteService({ db, apis: apisOn(), audit }),
-    clients: createClientService({ queries: clientQueries, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production }),
+    clients: createClientService({ queries: clientQueries, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production, now: clock }),
     keys: createKeyService({
       queries: createKeyQueries(db),
       encryption: createKeyEncryption(secrets.keyEncryptionKey),
@@ -59,6 +61,7 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       // JWT access tokens for an API live as long as that API says, which may exceed the default.
       retainSeconds: async () => Math.max(config.ttl.accessToken, config.ttl.idToken, await apiQueries.longestTtl()),
       audit,
+      now: clock,
     }),
     authz: createAuthz({
       db,
@@ -67,6 +70,7 @@ export function createServices({ config, secrets, db, audit, actor }: { config: 
       actor,
       subjectCacheSeconds: config.authz.cacheTtl,
       policyRefreshSeconds: config.authz.policyRefreshInterval,
+      now: clock,
     }),
   };
 }

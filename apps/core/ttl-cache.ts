@@ -1,9 +1,11 @@
+import { systemClock, type Clock } from './clock.ts';
+
 /**
  * A per-process cache of database reads for the token endpoint's hot path (clients, their
  * APIs). It holds the promise, so concurrent misses share one query, and drops failures.
  * The database stays the only source of truth: every instance sees a change within the TTL.
  */
-export function createTtlCache<T>(load: (key: string) => Promise<T>, ttlSeconds: number, now: () => number = Date.now) {
+export function createTtlCache<T>(load: (key: string) => Promise<T>, ttlSeconds: number, now: Clock = systemClock) {
   const cache = new Map<string, { at: number; value: Promise<T> }>();
   return {
     get(key: string): Promise<T> {

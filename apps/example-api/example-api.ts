@@ -163,7 +163,7 @@ export function createExampleApi({ issuer, audience, publicUrl, clock = () => ne
     await next();
   };
 
-  const decisions = createPdp({ issuerUrl, http, pdpClient, authorizationServer });
+  const decisions = createPdp({ issuerUrl, http, pdpClient, authorizationServer, clock });
 
   /** Scope checks say what a client may do in general; the policy decision point says whether this caller may update this order. */
   async function updateOrder(ctx: Context) {
@@ -234,11 +234,12 @@ interface Evaluation {
  * document is not used), and an access token for it from the client_credentials grant, reused
  * until shortly before it expires.
  */
-function createPdp({ issuerUrl, http, pdpClient, authorizationServer }: {
+function createPdp({ issuerUrl, http, pdpClient, authorizationServer, clock }: {
   issuerUrl: URL;
   http: Record<symbol, boolean>;
   pdpClient?: { clientId: string; clientSecret: string };
   authorizationServer: () => Promise<oauth.AuthorizationServer>;
+  clock: () => Date;
 }) {
   const issuer = issuerUrl.href.replace(/\/$/, '');
   let endpoint: Promise<string> | undefined;
@@ -257,13 +258,13 @@ function createPdp({ issuerUrl, http, pdpClient, authorizationServer }: {
       }));
 
   async function accessToken(): Promise<string> {
-    if (token && Date.now() < token.renewAt) return token.value;
+    if (token && clock().getTime() < token.renewAt) return token.value;
     if (!pdpClient) throw new Error('no client configured to ask the policy decision point');
     const as = await authorizationServer();
     const client = { client_id: pdpClient.clientId };
     const response = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(pdpClient.clientSecret), new URLSearchParams({ resource: `${issuer}/access/v1`, scope: 'access:evaluate' }), http);
     const result = await oauth.processClientCredentialsResponse(as, client, response);
-    token = { value: result.access_token, renewAt: Date.now() + Math.max(0, (result.expires_in ?? 60) - 30) * 1000 };
+    token = { value: result.access_token, renewAt: clock().getTime() + Math.max(0, (result.expires_in ?? 60) - 30) * 1000 };
     return token.value;
   }
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Config, Secrets } from '../core/config/config.ts';
 import type { Database } from '../core/db/database.ts';
 import type { Logger } from '../core/logger.ts';
@@ -45,6 +46,8 @@ export interface ServerDeps {
   secrets: Secrets;
   db: Database;
   log: Logger;
+  /** What every TTL, window and expiry Gatehouse decides itself reads the time from (tests move it). */
+  clock?: Clock;
 }
 
 export interface RunningServer {
@@ -66,16 +69,17 @@ function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex) {
 }
 
 /** Wires the services and starts listening. The caller owns the database and closes it after. */
-export async function startServer({ config, secrets, db, log }: ServerDeps): Promise<RunningServer> {
+export async function startServer({ config, secrets, db, log, clock = systemClock }: ServerDeps): Promise<RunningServer> {
   const metrics = createMetrics({ pool: databasePool(db) });
   const audit = createAuditLog(db, {
     context: () => requestScope.getStore(),
     onEvent: countAuditEvents(metrics),
     onError: (err) => log.error({ err }, 'audit write failed'),
+    now: clock,
   });
-  const { users, clients, keys, apis, revocationQueries, authz } = createServices({ config, secrets, db, audit });
-  const clientLookup = createClientLookup(clients, config.clientCacheTtl);
-  const resources = createResourceLookup(apis, config.clientCacheTtl);
+  const { users, clients, keys, apis, revocationQueries, authz } = createServices({ config, secrets, db, audit, clock });
+  const clientLookup = createClientLookup(clients, config.clientCacheTtl, clock);
+  const resources = createResourceLookup(apis, config.clientCacheTtl, clock);
 
   const views = createViews();
   const pages = createProviderPages(views);
@@ -86,6 +90,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     refreshSeconds: config.revocationRefreshInterval,
     retainSeconds: () => accessTokenRetention(config),
     onError: (err) => log.warn({ err }, 'revocation list refresh failed'),
+    now: clock,
   });
   await revocations.refresh();
   let publishedKeys: PublishedKeys = { version: '', keys: [] };
@@ -94,6 +99,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     publishedKeys: () => publishedKeys,
     revocations,
     findOpaque: (value) => findStoredAccessToken(host.provider, value),
+    now: clock,
   });
   const structured = createStructuredTokens({ verifier, revocations });
 
@@ -107,6 +113,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
         config: config.rateLimit,
         views,
         onReject: metrics.rateLimited,
+        clock,
         // A database outage would otherwise log at every sync interval.
         onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limits not shared (database unreachable); limiting on this instance alone'),
       })
@@ -125,10 +132,11 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     keys,
     refreshIntervalSeconds: config.keys.refreshInterval,
     onError: (err) => log.warn({ err }, 'key refresh failed'),
+    clock,
     build(keySet) {
       publishedKeys = { version: keySet.version, keys: keySet.published };
       gatewayKeys = keySet.signing;
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup: providerClientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages });
+      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup: providerClientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages, clock });
       for (const step of providerEdge) provider.use(step);
       if (rateLimits) provider.use(rateLimits.clientAuthentication.protect(provider));
       provider.use(refuseControlCharacters(pages.renderError));
@@ -156,6 +164,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
     config, secrets, db, log, metrics, verifier, revocations, provider: () => host.provider, signingKeys: () => gatewayKeys, views,
     directory: authz.subjects,
     decide: (request) => decisionPoint.evaluate(request),
+    clock,
   });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
   const app = createApp({ issuer: config.issuer, db, log, views, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp, gateway.router] });
@@ -170,7 +179,7 @@ export async function startServer({ config, secrets, db, log }: ServerDeps): Pro
   });
 
   const sweeper = setInterval(() => {
-    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays), revocationQueries.sweep(), rateLimitQueries.sweep()])
+    Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays), revocationQueries.sweep(), rateLimitQueries.sweep(clock())])
       .then(([artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets]) => (artifacts || retiredKeys || auditEvents || revocations || rateLimitBuckets) && log.debug({ artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets }, 'swept expired rows'))
       .catch((err) => log.warn({ err }, 'sweep failed'));
   }, config.sweepInterval * 1000).unref();

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
+import { createTestClock } from '../support/clock.ts';
 import { PASSWORD } from '../support/sso.ts';
 import { ORDERS, startGateway, verifyIdentity, type GatewayFixture } from '../gateway/gateway-fixture.ts';
 import { startEchoUpstream, startNginx, type RunningNginx } from '../gateway/nginx.ts';
@@ -8,6 +9,7 @@ import { freePort } from '../support/ports.ts';
 
 const artifacts = new URL('../artifacts/', import.meta.url).pathname;
 const DASHBOARD_HOST = 'dashboard.example.test';
+const clock = createTestClock();
 
 let f: GatewayFixture;
 let nginx: RunningNginx;
@@ -24,7 +26,8 @@ beforeAll(async () => {
   // Chromium: the edge session cookie is set by Gatehouse for example.test and sent to the app.
   const port = await freePort();
   f = await startGateway({
-    env: { PORT: String(port), ISSUER: `http://id.example.test:${port}`, EDGE_COOKIE_DOMAIN: 'example.test', EDGE_SESSION_CHECK_INTERVAL: '1' },
+    env: { PORT: String(port), ISSUER: `http://id.example.test:${port}`, EDGE_COOKIE_DOMAIN: 'example.test' },
+    clock,
     async setup(services) {
       await services.apis.create({ identifier: ORDERS, scopes: ['orders:read'] });
       await services.routes.add({ host: DASHBOARD_HOST, path: '/*', api: ORDERS, login: true });
@@ -91,7 +94,8 @@ describe('browser sign-in at the edge, through a real nginx (a --login route)', 
     await page.waitForSelector('h1');
     expect(await page.textContent('h1')).toBe('You are signed out');
     expect((await context.cookies()).some((c) => c.name === 'gatehouse_edge')).toBe(true);
-    await new Promise((r) => setTimeout(r, 1100));
+    // The edge re-checks a session with Gatehouse once per EDGE_SESSION_CHECK_INTERVAL.
+    clock.advance(f.server.config.edge.sessionCheckInterval * 1000);
     await page.goto(`${dashboard}/settings`);
     await page.waitForSelector('input[name=password]');
     expect(new URL(page.url()).host).toBe(new URL(f.server.issuer).host);

@@ -302,9 +302,9 @@ permit (principal in Role::"${ORDERS}#manager", action == Action::"update", reso
   /** The server reads a new policy version within POLICY_REFRESH_INTERVAL. */
   const eventually = async (check: () => Promise<number>, expected: number) => {
     let status = 0;
-    for (let i = 0; i < 30 && status !== expected; i++) {
+    for (let i = 0; i < 120 && status !== expected; i++) {
       status = await check();
-      if (status !== expected) await new Promise((r) => setTimeout(r, 200));
+      if (status !== expected) await new Promise((r) => setTimeout(r, 50));
     }
     return status;
   };

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, importJWK, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { isIP } from 'node:net';
 import * as oauth from 'oauth4webapi';
+import type { Clock } from '../../apps/core/clock.ts';
 import { loadConfig } from '../../apps/core/config/config.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import { IDENTITY_TYP } from '../../apps/server/gateway/identity-token.ts';
@@ -27,15 +28,15 @@ export const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 /**
  * `setup` runs before the server starts (APIs, routes), so the server reads those routes as it
- * starts; a route added later is in force after EDGE_ROUTE_REFRESH_INTERVAL.
+ * starts; a route added later is in force after EDGE_ROUTE_REFRESH_INTERVAL. `clock`: the server's.
  */
-export async function startGateway({ env = {}, setup }: { env?: Record<string, string>; setup?: (services: Services) => Promise<void> } = {}): Promise<GatewayFixture> {
+export async function startGateway({ env = {}, setup, clock }: { env?: Record<string, string>; setup?: (services: Services) => Promise<void>; clock?: Clock } = {}): Promise<GatewayFixture> {
   const database = await createTestDatabase();
   const secrets = testSecrets();
   const fullEnv = { CLIENT_CACHE_TTL: '0', RATE_LIMIT_ENABLED: 'false', ...env };
   const services = createServices({ config: loadConfig({ NODE_ENV: 'test', DATABASE_URL: database.url, ...fullEnv }), secrets, db: database.db });
   await setup?.(services);
-  const server = await startTestServer({ databaseUrl: database.url, secrets, env: fullEnv });
+  const server = await startTestServer({ databaseUrl: database.url, secrets, env: fullEnv, clock });
   const issuer = new URL(server.issuer);
   // A test that names the issuer by a host only a browser resolves (--host-resolver-rules) asks no tokens of it here.
   const as = isIP(issuer.hostname) ? await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' })) : { issuer: server.issuer };

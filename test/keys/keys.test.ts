@@ -23,7 +23,7 @@ describe('signing keys', () => {
       encryption: createKeyEncryption(randomBytes(32).toString('base64url')),
       activationDelaySeconds: 600,
       retainSeconds: 3600,
-      now: () => new Date(clock),
+      now: () => clock,
     });
 
   beforeEach(async () => {
@@ -70,7 +70,7 @@ describe('signing keys', () => {
 
   it('refuses a key whose kid is not the RFC 7638 thumbprint of the private key sealed under it', async () => {
     const encryption = createKeyEncryption(randomBytes(32).toString('base64url'));
-    const service = createKeyService({ db: t.db, encryption, activationDelaySeconds: 600, retainSeconds: 3600, now: () => new Date(clock) });
+    const service = createKeyService({ db: t.db, encryption, activationDelaySeconds: 600, retainSeconds: 3600, now: () => clock });
     await service.ensureKeys();
     const [row] = await t.db.signingKey.findMany({ where: { alg: 'ES256' } });
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });

@@ -4,13 +4,14 @@ import { createLockout, lockoutSeconds, defaultLockoutPolicy } from '../../apps/
 import { createPasswordHasher, type PasswordHasher } from '../../apps/core/users/passwords.ts';
 import { createUserService } from '../../apps/core/users/user-service.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
+import { createTestClock } from '../support/clock.ts';
 import { createCookieJar } from '../support/cookie-jar.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
 import { sample, scrapeMetrics } from '../support/prometheus.ts';
 import { authorizationRequest, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const clock = createTestClock();
 const ctx = { ip: '192.0.2.10', userAgent: 'jest', clientId: 'some-client' };
 
 let database: TestDatabase;
@@ -19,8 +20,8 @@ let config: ReturnType<typeof loadConfig>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: database.url, LOCKOUT_THRESHOLD: '3', LOCKOUT_WAIT: '1', LOCKOUT_WAIT_INCREMENT: '1', LOCKOUT_MAX_WAIT: '2' });
-  services = createServices({ config, secrets: testSecrets(), db: database.db, audit: createAuditLog(database.db, { batchMs: 0 }) });
+  config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: database.url, LOCKOUT_THRESHOLD: '3', LOCKOUT_WAIT: '60', LOCKOUT_WAIT_INCREMENT: '60', LOCKOUT_MAX_WAIT: '120' });
+  services = createServices({ config, secrets: testSecrets(), db: database.db, audit: createAuditLog(database.db, { batchMs: 0 }), clock });
 });
 
 afterAll(async () => {
@@ -43,11 +44,11 @@ describe('users.verifyPassword brute-force defence', () => {
 
     const row = await database.db.user.findUniqueOrThrow({ where: { id: user.id } });
     expect(row.failedLoginCount).toBe(3);
-    expect(row.lockedUntil!.getTime()).toBeGreaterThan(Date.now());
+    expect(row.lockedUntil!.getTime()).toBeGreaterThan(clock() + 59_000);
 
     expect(await services.users.verifyPassword(user.email, PASSWORD, ctx)).toBeUndefined();
 
-    await sleep(1100);
+    clock.advance(60_000);
     expect((await services.users.verifyPassword(user.email, PASSWORD, ctx))?.id).toBe(user.id);
     const after = await database.db.user.findUniqueOrThrow({ where: { id: user.id } });
     expect(after.failedLoginCount).toBe(0);
@@ -57,12 +58,14 @@ describe('users.verifyPassword brute-force defence', () => {
   it('lengthens the lockout by the increment for each failure past the threshold', async () => {
     const user = await services.users.create({ email: 'progressive@example.com', password: PASSWORD });
     for (let i = 0; i < 3; i++) await services.users.verifyPassword(user.email, 'wrong', ctx);
-    await sleep(1100);
-    const before = Date.now();
+    clock.advance(60_000);
+    const before = clock();
     await services.users.verifyPassword(user.email, 'wrong', ctx);
+    const after = clock();
     const row = await database.db.user.findUniqueOrThrow({ where: { id: user.id } });
     expect(row.failedLoginCount).toBe(4);
-    expect(row.lockedUntil!.getTime() - before).toBeGreaterThanOrEqual(1900);
+    expect(row.lockedUntil!.getTime()).toBeGreaterThanOrEqual(before + 120_000);
+    expect(row.lockedUntil!.getTime()).toBeLessThanOrEqual(after + 120_000);
   });
 
   it('runs one argon2 verification for a locked, an unknown and a disabled account alike, so timing tells none of them apart', async () => {

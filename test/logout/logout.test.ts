@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
-import { createTestDatabase } from '../support/database.ts';
-import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
 
 let sso: Awaited<ReturnType<typeof startSsoServer>>;
@@ -105,30 +104,5 @@ describe('RP-initiated logout', () => {
     expect(response.status).toBe(400);
     expect(response.headers.get('location')).toBeNull();
     expect(await response.text()).toContain('Something went wrong');
-  });
-});
-
-describe('stateless instances', () => {
-  it('redeems at one server a code issued by another with the same secrets and database', async () => {
-    const shared = await createTestDatabase();
-    const secrets = testSecrets();
-    const one = await startTestServer({ databaseUrl: shared.url, secrets });
-    const two = await startTestServer({ databaseUrl: shared.url, secrets });
-    try {
-      await ssoFixtures(one).createUser('ada@example.com');
-      const created = await ssoFixtures(one).createClient({ firstParty: true });
-      const configAt = (s: TestServer) => client.discovery(new URL(s.issuer), created.clientId, undefined, client.ClientSecretBasic(created.clientSecret!), { execute: [client.allowInsecureRequests] });
-      const request = await authorizationRequest(await configAt(one), created.redirectUri);
-      const { callback } = await signIn(createCookieJar(), request.url, { email: 'ada@example.com', password: PASSWORD });
-      const issuedAtOne = new URL(callback!);
-      // The second server has its own issuer; the code and its grant live only in PostgreSQL.
-      issuedAtOne.searchParams.set('iss', two.issuer);
-      const tokens = await client.authorizationCodeGrant(await configAt(two), issuedAtOne, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: false });
-      expect(tokens.access_token).toBeTruthy();
-    } finally {
-      await one.close();
-      await two.close();
-      await shared.drop();
-    }
   });
 });

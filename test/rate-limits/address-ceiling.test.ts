@@ -1,3 +1,4 @@
+import { createTestClock } from '../support/clock.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { fetchFrom, type Fetch } from '../support/local-address.ts';
 import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
@@ -10,6 +11,8 @@ let database: TestDatabase;
 const secrets = testSecrets();
 const servers: TestServer[] = [];
 const senders: Array<{ close(): void }> = [];
+// The servers' clock: buckets refill by it.
+const clock = createTestClock();
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -21,7 +24,7 @@ afterAll(async () => {
 });
 
 async function start(env: Record<string, string>) {
-  const server = await startTestServer({ databaseUrl: database.url, secrets, env });
+  const server = await startTestServer({ databaseUrl: database.url, secrets, env, clock });
   servers.push(server);
   return server;
 }
@@ -31,8 +34,6 @@ const from = (address: string) => {
   senders.push(send);
   return send;
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('behind a trusted proxy, with a ceiling of 3 requests per address', () => {
   let server: TestServer;
@@ -122,7 +123,7 @@ describe('/readyz', () => {
     const balancer = from('127.0.0.60');
     for (let i = 0; i < 20; i++) {
       expect((await balancer(`${server.url}/readyz`)).status).toBe(200);
-      await sleep(100);
+      clock.advance(100);
     }
     const flooder = from('127.0.0.61');
     const answers = await Promise.all(Array.from({ length: 30 }, () => flooder(`${server.url}/readyz`)));
@@ -141,7 +142,7 @@ describe('refill', () => {
     const peer = from('127.0.0.70');
     const call = async () => (await peer(`${server.url}/me`)).status;
     expect([await call(), await call(), await call(), await call()]).toEqual([401, 401, 401, 429]);
-    await sleep(150);
+    clock.advance(100);
     expect(await call()).toBe(401);
   });
 });

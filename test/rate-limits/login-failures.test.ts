@@ -1,3 +1,4 @@
+import { createTestClock } from '../support/clock.ts';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { fetchFrom } from '../support/local-address.ts';
@@ -13,6 +14,8 @@ let database: TestDatabase;
 const secrets = testSecrets();
 const servers: TestServer[] = [];
 const senders: Array<{ close(): void }> = [];
+// The servers' clock: budgets refill by it.
+const clock = createTestClock();
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -24,7 +27,7 @@ afterAll(async () => {
 });
 
 async function start(env: Record<string, string> = {}) {
-  const server = await startTestServer({ databaseUrl: database.url, secrets, env });
+  const server = await startTestServer({ databaseUrl: database.url, secrets, env, clock });
   servers.push(server);
   const fixtures = ssoFixtures(server);
   return { server, fixtures, app: await fixtures.createClient() };
@@ -140,7 +143,7 @@ describe('login with a small, fast failure budget', () => {
     const submit = await loginForm(browserAt('127.0.0.10'), s.app);
     for (let i = 0; i < 3; i++) await submit(`nobody-${i}@example.com`, 'wrong');
     expect((await submit('nobody@example.com', 'wrong')).status).toBe(429);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    clock.advance(1000);
     expect((await submit('nobody@example.com', 'wrong')).status).toBe(401);
   });
 

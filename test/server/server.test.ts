@@ -1,15 +1,17 @@
 import * as oidc from 'openid-client';
 import { createServices } from '../../apps/core/services.ts';
+import { createTestClock } from '../support/clock.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer, json } from '../support/server.ts';
 
 let t: TestDatabase;
 let server: TestServer;
 let services: ReturnType<typeof createServices>;
+const clock = createTestClock();
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  server = await startTestServer({ databaseUrl: t.url, env: { CLIENT_CACHE_TTL: '1' } });
+  server = await startTestServer({ databaseUrl: t.url, clock });
   services = createServices({ config: server.config, secrets: server.secrets, db: t.db });
 });
 afterAll(async () => {
@@ -19,6 +21,8 @@ afterAll(async () => {
 
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${server.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+// Each instance's client cache holds a row for at most CLIENT_CACHE_TTL seconds.
+const pastClientCache = () => clock.advance(server.config.clientCacheTtl * 1000);
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 describe('discovery and JWKS', () => {
@@ -151,15 +155,14 @@ describe('clients from the database', () => {
   it('keeps both the old and the new secret working after a rotation, until the old one expires', async () => {
     const { clientId, clientSecret: first } = await services.clients.create({ name: 'rotating', grantTypes: ['client_credentials'], scope: 'openid' });
     const { clientSecret: second } = await services.clients.rotateSecret(clientId, 3600);
-    // Each instance's client cache holds a row for at most CLIENT_CACHE_TTL seconds.
-    await new Promise((r) => setTimeout(r, server.config.clientCacheTtl * 1000 + 50));
+    pastClientCache();
     for (const secret of [first!, second]) {
       const res = await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, secret) });
       expect(res.status).toBe(200);
     }
 
     await t.db.clientSecret.updateMany({ where: { clientId, expiresAt: { not: null } }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    await new Promise((r) => setTimeout(r, server.config.clientCacheTtl * 1000 + 50));
+    pastClientCache();
     expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, first!) })).status).toBe(401);
     expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, second) })).status).toBe(200);
   });
@@ -171,7 +174,7 @@ describe('clients from the database', () => {
     const row = await t.db.client.findUniqueOrThrow({ where: { id: clientId } });
     const webAppOnly = { grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://rp.example.test/callback'] };
     await t.db.client.update({ where: { id: clientId }, data: { metadata: { ...(row.metadata as object), ...webAppOnly } } });
-    await new Promise((r) => setTimeout(r, server.config.clientCacheTtl * 1000 + 50));
+    pastClientCache();
 
     const refused = await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, clientSecret!) });
     expect(refused.status).toBe(400);

@@ -1,6 +1,9 @@
+import * as client from 'openid-client';
 import { createServices } from '../../apps/core/services.ts';
+import { createCookieJar } from '../support/cookie-jar.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, testSecrets, type TestServer, json } from '../support/server.ts';
+import { authorizationRequest, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
 
 let t: TestDatabase;
 let a: TestServer;
@@ -38,6 +41,19 @@ describe('two instances sharing one PostgreSQL', () => {
     expect(await json(introspected)).toMatchObject({ active: true, client_id: clientId });
   });
 
+  it('redeems at one instance a code issued by the other, for an access token both answer UserInfo for', async () => {
+    const user = await ssoFixtures(a).createUser('ada@example.com');
+    const created = await ssoFixtures(a).createClient({ firstParty: true });
+    const configAt = (s: TestServer) => client.discovery(new URL(s.issuer), created.clientId, undefined, client.ClientSecretBasic(created.clientSecret!), { execute: [client.allowInsecureRequests] });
+    const request = await authorizationRequest(await configAt(a), created.redirectUri);
+    const { callback } = await signIn(createCookieJar(), request.url, { email: 'ada@example.com', password: PASSWORD });
+    const issuedAtA = new URL(callback!);
+    // B has its own issuer; the code and its grant live only in PostgreSQL.
+    issuedAtA.searchParams.set('iss', b.issuer);
+    const tokens = await client.authorizationCodeGrant(await configAt(b), issuedAtA, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: false });
+    for (const server of [a, b]) expect(await client.fetchUserInfo(await configAt(server), tokens.access_token, user.id)).toMatchObject({ sub: user.id, email: 'ada@example.com' });
+  });
+
   it('publishes a key rotated through the database at both instances without a restart', async () => {
     const before = await kids(a);
     expect(await kids(b)).toEqual(before);
@@ -50,7 +66,7 @@ describe('two instances sharing one PostgreSQL', () => {
     // Each instance re-reads the keys every KEY_REFRESH_INTERVAL (1 s here).
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && ((await kids(a)).length < 4 || (await kids(b)).length < 4)) {
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 50));
     }
     expect(await kids(a)).toEqual(expected);
     expect(await kids(b)).toEqual(expected);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { Clock } from '../../apps/core/clock.ts';
 import { loadConfig, type Config, type Secrets } from '../../apps/core/config/config.ts';
 import { createDatabase, type Database } from '../../apps/core/db/database.ts';
 import { createLogger } from '../../apps/core/logger.ts';
@@ -28,8 +29,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A real Gatehouse server on a loopback port, against a real PostgreSQL. */
-export async function startTestServer(options: { databaseUrl: string; secrets?: Secrets; env?: Record<string, string> }): Promise<TestServer> {
+/**
+ * A real Gatehouse server on a loopback port, against a real PostgreSQL. `clock`: what the
+ * server reads the time from (support/clock.ts moves it), instead of the system's.
+ */
+export async function startTestServer(options: { databaseUrl: string; secrets?: Secrets; env?: Record<string, string>; clock?: Clock }): Promise<TestServer> {
   const port = await freePort();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -53,7 +57,7 @@ export async function startTestServer(options: { databaseUrl: string; secrets?: 
     },
   });
   const log = createLogger({ level: 'debug', destination });
-  const running = await startServer({ config, secrets, db, log });
+  const running = await startServer({ config, secrets, db, log, clock: options.clock });
   return {
     url: config.issuer,
     issuer: config.issuer,
@@ -68,6 +72,21 @@ export async function startTestServer(options: { databaseUrl: string; secrets?: 
       await db.$disconnect();
     },
   };
+}
+
+/**
+ * Fails each test during which `server` logged an error (level 50 and up): for refusals that are
+ * the caller's fault. Each test is judged on its own log lines, so the check holds whichever
+ * tests run, in whatever order, or alone.
+ */
+export function expectNoServerErrorInEachTest(server: () => TestServer) {
+  let before = 0;
+  beforeEach(() => {
+    before = server().logs.length;
+  });
+  afterEach(() => {
+    expect(server().logs.slice(before).filter((line) => Number(line.level) >= 50)).toEqual([]);
+  });
 }
 
 /** A response body as JSON, loosely typed for assertions. */

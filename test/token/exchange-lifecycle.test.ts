@@ -38,7 +38,7 @@ describe('a user\'s JWT access token dies with its grant (the gid claim)', () =>
     let active = true;
     while (active && Date.now() < deadline) {
       active = (await introspect(token, f.gateway)).json.active as boolean;
-      if (active) await new Promise((r) => setTimeout(r, 200));
+      if (active) await new Promise((r) => setTimeout(r, 50));
     }
     expect(active).toBe(false);
   });

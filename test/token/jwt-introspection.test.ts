@@ -85,7 +85,7 @@ describe('POST /token/revocation of a JWT access token (RFC 7009)', () => {
       let active = true;
       while (active && Date.now() < deadline) {
         active = (await introspect(token, ordersServer, second.running.url)).json.active as boolean;
-        if (active) await new Promise((r) => setTimeout(r, 200));
+        if (active) await new Promise((r) => setTimeout(r, 50));
       }
       expect(active).toBe(false);
     } finally {

@@ -1,4 +1,5 @@
 import * as client from 'openid-client';
+import { fakeDate } from '../support/clock.ts';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
 import type { TestServer } from '../support/server.ts';
 import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
@@ -6,13 +7,19 @@ import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } f
 let sso: Awaited<ReturnType<typeof startSsoServer>>;
 let server: TestServer;
 let fixtures: ReturnType<typeof ssoFixtures>;
+let date: ReturnType<typeof fakeDate>;
 type App = Awaited<ReturnType<ReturnType<typeof ssoFixtures>['createClient']>>;
 
 beforeAll(async () => {
+  // auth_time and max_age are oidc-provider's, on its own clock: Date is moved for them.
+  date = fakeDate();
   sso = await startSsoServer();
   ({ server, fixtures } = sso);
 });
-afterAll(() => sso?.close());
+afterAll(async () => {
+  await sso?.close();
+  date.restore();
+});
 
 const answers = { email: 'ada@example.com', password: PASSWORD, consent: 'allow' as const };
 
@@ -54,10 +61,10 @@ describe('single sign-on', () => {
     const jar = createCookieJar();
     const app = await fixtures.createClient({ extra: { require_auth_time: true } });
     const first = await login(jar, app);
-    await new Promise((r) => setTimeout(r, 1100));
+    date.travel(5000);
     const again = await login(jar, app, { prompt: 'login' });
     expect(again.pages[0].html).toContain('name="password"');
-    expect(again.tokens!.claims()!.auth_time).toBeGreaterThan(first.tokens!.claims()!.auth_time as number);
+    expect(again.tokens!.claims()!.auth_time).toBeGreaterThanOrEqual((first.tokens!.claims()!.auth_time as number) + 5);
   });
 
   it('asks for consent again for prompt=consent', async () => {
@@ -80,12 +87,13 @@ describe('single sign-on', () => {
     expect(pages[0].html).toMatch(/name="email"[^>]*value="ada@example.com"|value="ada@example.com"[^>]*name="email"/);
   });
 
-  it('asks for the password again when max_age has passed', async () => {
+  it('asks for the password again when max_age has passed, and not before', async () => {
     const jar = createCookieJar();
     const app = await fixtures.createClient();
     await login(jar, app);
-    await new Promise((r) => setTimeout(r, 2100));
-    const again = await login(jar, app, { max_age: '1' });
+    expect((await login(jar, app, { max_age: '60' })).pages).toHaveLength(0);
+    date.travel(61_000);
+    const again = await login(jar, app, { max_age: '60' });
     expect(again.pages[0].html).toContain('name="password"');
   });
 });
@@ -108,9 +116,20 @@ describe('refresh tokens', () => {
     expect(afterReuse.error).toBe('invalid_grant');
   });
 
-  it('are issued to a first-party client without offline_access', async () => {
-    const { tokens } = await login(createCookieJar(), await fixtures.createClient({ firstParty: true }));
-    expect(tokens!.refresh_token).toBeTruthy();
+  it('are issued to a first-party client without offline_access, and refresh for the same user, rotating', async () => {
+    const app = await fixtures.createClient({ firstParty: true });
+    const { tokens } = await login(createCookieJar(), app);
+    const sub = tokens!.claims()!.sub;
+    const first = tokens!.refresh_token!;
+    expect(first).toEqual(expect.any(String));
+
+    const refreshed = await client.refreshTokenGrant(app.config, first);
+    expect(refreshed.refresh_token).toEqual(expect.any(String));
+    expect(refreshed.refresh_token).not.toBe(first);
+    expect(refreshed.claims()!.sub).toBe(sub);
+    expect((await client.fetchUserInfo(app.config, refreshed.access_token, sub)).sub).toBe(sub);
+    // The rotated token is the one that works now.
+    expect((await client.refreshTokenGrant(app.config, refreshed.refresh_token!)).claims()!.sub).toBe(sub);
   });
 
   it("rejects client A's refresh token presented by client B with invalid_grant", async () => {

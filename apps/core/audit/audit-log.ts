@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { createAuditQueries, type AuditQueries, type AuditRow } from './audit-queries.ts';
 
@@ -78,7 +79,7 @@ export interface AuditLogOptions {
   onEvent?: (event: AuditEvent) => void;
   onError?: (error: unknown) => void;
   batchMs?: number;
-  now?: () => Date;
+  now?: Clock;
 }
 
 const MAX_BATCH = 200;
@@ -109,7 +110,7 @@ function coalesce(rows: Row[]): Row[] {
  */
 export function createAuditLog(storage: AuditQueries | Database, options: AuditLogOptions = {}): AuditLog {
   const queries = 'insert' in storage ? storage : createAuditQueries(storage);
-  const { actor = 'system', context = () => undefined, onEvent = () => {}, onError = () => {}, batchMs = 20, now = () => new Date() } = options;
+  const { actor = 'system', context = () => undefined, onEvent = () => {}, onError = () => {}, batchMs = 20, now = systemClock } = options;
   let queue: Array<{ row: AuditEvent & { at: Date }; done: () => void }> = [];
   let timer: NodeJS.Timeout | undefined;
 
@@ -131,7 +132,7 @@ export function createAuditLog(storage: AuditQueries | Database, options: AuditL
   return {
     record(event) {
       const request = context();
-      const row = { actor, ip: request?.ip, userAgent: request?.userAgent, ...event, at: now() };
+      const row = { actor, ip: request?.ip, userAgent: request?.userAgent, ...event, at: new Date(now()) };
       try {
         onEvent(row);
       } catch (error) {
@@ -151,7 +152,7 @@ export function createAuditLog(storage: AuditQueries | Database, options: AuditL
     },
 
     async sweep(retentionDays) {
-      const cutoff = new Date(now().getTime() - retentionDays * 24 * 3600 * 1000);
+      const cutoff = new Date(now() - retentionDays * 24 * 3600 * 1000);
       return queries.deleteBefore(cutoff);
     },
 

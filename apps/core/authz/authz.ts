@@ -8,6 +8,7 @@ import { createPolicyStore } from './policies.ts';
 import { createPolicyQueries } from './policy-queries.ts';
 import { createSubjectQueries } from './subject-queries.ts';
 import { createSubjectReader } from './subject-reader.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface AuthzOptions {
   db: Database;
@@ -19,7 +20,7 @@ export interface AuthzOptions {
   subjectCacheSeconds: number;
   /** How often each instance looks for a new policy version (POLICY_REFRESH_INTERVAL). */
   policyRefreshSeconds: number;
-  now?: () => number;
+  now?: Clock;
 }
 
 /**
@@ -27,7 +28,7 @@ export interface AuthzOptions {
  * decisions share, and the decision point (PDP), which the server starts (its policy poller is
  * a timer, so the CLI, which never starts it, runs none).
  */
-export function createAuthz({ db, apis, audit, actor, subjectCacheSeconds, policyRefreshSeconds, now = Date.now }: AuthzOptions) {
+export function createAuthz({ db, apis, audit, actor, subjectCacheSeconds, policyRefreshSeconds, now = systemClock }: AuthzOptions) {
   const subjects = createSubjectReader({ queries: createSubjectQueries(db), ttlSeconds: subjectCacheSeconds, now });
   const policies = createPolicyStore({ queries: createPolicyQueries(db), audit, actor });
   return {

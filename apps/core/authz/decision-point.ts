@@ -4,6 +4,7 @@ import { InvalidValue } from './cedar-values.ts';
 import { cedarRequest, type EvaluationRequest } from './entities.ts';
 import type { PolicySet } from './live-policies.ts';
 import type { Subject, SubjectReader, SubjectRef } from './subject-reader.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export type { EvaluationRequest };
 
@@ -52,10 +53,10 @@ const invalid = (problem: string): Evaluation => ({ decision: false, reasons: []
  * with what the directory knows of the subject added to what the caller sent. Never throws on
  * bad input (that is a deny with `invalid` set); rejects only when the directory cannot be read.
  */
-export function createDecisionPoint({ subjects, policies, now = Date.now, onDecision }: {
+export function createDecisionPoint({ subjects, policies, now = systemClock, onDecision }: {
   subjects: Pick<SubjectReader, 'read'>;
   policies: () => PolicySet;
-  now?: () => number;
+  now?: Clock;
   onDecision?: (observation: DecisionObservation) => void;
 }) {
   function decide(subject: Subject, request: EvaluationRequest, set: PolicySet): Evaluation {

@@ -1,4 +1,5 @@
 import type { HeldRole, SubjectQueries } from './subject-queries.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export type { HeldRole };
 
@@ -25,7 +26,7 @@ export interface SubjectReaderOptions {
   /** How long a subject is served from memory; 0 reads it every time. */
   ttlSeconds: number;
   maxEntries?: number;
-  now?: () => number;
+  now?: Clock;
 }
 
 /**
@@ -35,7 +36,7 @@ export interface SubjectReaderOptions {
  * the change (the directory calls `clear`), at once. Concurrent reads of one subject share a
  * statement.
  */
-export function createSubjectReader({ queries, ttlSeconds, maxEntries = 10_000, now = Date.now }: SubjectReaderOptions) {
+export function createSubjectReader({ queries, ttlSeconds, maxEntries = 10_000, now = systemClock }: SubjectReaderOptions) {
   const cache = new Map<string, { expiresAt: number; subject: Promise<Subject> }>();
 
   async function load(ref: SubjectRef): Promise<Subject> {

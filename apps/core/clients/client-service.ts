@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { SecretHasher } from './client-secrets.ts';
 import { createClientQueries, type ClientQueries, type ClientRow } from './client-queries.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { AppError, notFound } from '../errors.ts';
 import { parseInput } from '../validation.ts';
@@ -132,7 +133,7 @@ export interface ClientServiceOptions {
   audit?: AuditLog;
   /** Production: redirect, post-logout and back-channel logout URIs must be https, or http to a loopback IP. */
   requireHttpsRedirects?: boolean;
-  now?: () => Date;
+  now?: Clock;
 }
 
 /** The client service on its queries, or on a database to make them from. */
@@ -149,7 +150,8 @@ const toRecord = (row: ClientRow): ClientRecord => ({
 });
 
 export function createClientService(options: ClientServiceOptions & ClientStorage) {
-  const { secrets, audit, requireHttpsRedirects = false, now = () => new Date() } = options;
+  const { secrets, audit, requireHttpsRedirects = false, now: clock = systemClock } = options;
+  const now = () => new Date(clock());
   const queries = 'db' in options ? createClientQueries(options.db) : options.queries;
   const bodySchema = requireHttpsRedirects ? productionClientBodySchema : createClientBodySchema;
 

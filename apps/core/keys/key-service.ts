@@ -2,6 +2,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import type { KeyEncryption } from './key-encryption.ts';
 import { createKeyQueries, type KeyQueries, type KeyRow, type NewKey } from './key-queries.ts';
@@ -40,7 +41,7 @@ export interface KeyServiceOptions {
   /** The longest lifetime of anything a key signs (read at rotation): a retired key stays published this long. */
   retainSeconds: number | (() => Promise<number>);
   audit?: AuditLog;
-  now?: () => Date;
+  now?: Clock;
 }
 
 /** The key service on its queries, or on a database to make them from. */
@@ -53,7 +54,8 @@ const publicHalf = (jwk: JWK): JWK =>
   Object.fromEntries(publicMembers.filter((member) => jwk[member] !== undefined).map((member) => [member, jwk[member]]));
 
 export function createKeyService(options: KeyServiceOptions & KeyStorage) {
-  const { encryption, activationDelaySeconds, retainSeconds, audit, now = () => new Date() } = options;
+  const { encryption, activationDelaySeconds, retainSeconds, audit, now: clock = systemClock } = options;
+  const now = () => new Date(clock());
   const queries = 'db' in options ? createKeyQueries(options.db) : options.queries;
   const stateOf = (row: KeyRow, current: Map<string, KeyRow>, at: Date): KeyState =>
     row.activatesAt > at ? 'next' : current.get(row.alg)?.id === row.id ? 'current' : 'retired';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RateLimitQueries } from './queries.ts';
 import { intervalMs, type Limit } from './rate.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface Decision {
   allowed: boolean;
@@ -47,10 +48,10 @@ const idOf = (rule: string, key: string) => (key.length <= 200 ? `${rule}:${key}
  * spend half a burst of a key before it syncs it, plus what arrives within one interval.
  * Without a database (`queries` failing or absent) each instance limits alone.
  */
-export function createBuckets({ queries, syncMs, now = Date.now, onError = () => {} }: {
+export function createBuckets({ queries, syncMs, now = systemClock, onError = () => {} }: {
   queries?: Pick<RateLimitQueries, 'exchange'>;
   syncMs: number;
-  now?: () => number;
+  now?: Clock;
   onError?: (error: unknown) => void;
 }): Buckets {
   const entries = new Map<string, Entry>();

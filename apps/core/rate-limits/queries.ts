@@ -1,3 +1,4 @@
+import { systemClock } from '../clock.ts';
 import { sqlOf, type Database } from '../db/database.ts';
 
 /** A bucket as the instances share it: `tat` is when it is full again (GCRA), epoch milliseconds. */
@@ -38,7 +39,7 @@ export function createRateLimitQueries(db: Database) {
     },
 
     /** Deletes the rows of full buckets (their time has passed): they hold nothing. */
-    sweep: (now = Date.now()) => sql.execute('DELETE FROM rate_limit_buckets WHERE tat_ms <= $1::bigint', [now]),
+    sweep: (now = systemClock()) => sql.execute('DELETE FROM rate_limit_buckets WHERE tat_ms <= $1::bigint', [now]),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { RevocationKind, RevocationQueries } from './revocation-queries.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** What names a token for revocation: its `jti`, its grant (`gid`), its subject and when it was issued. */
 export interface TokenIdentity {
@@ -37,12 +38,12 @@ const OVERLAP_MS = 10_000;
  * PostgreSQL every `refreshSeconds`: a check costs a map lookup, and another instance's
  * revocation is seen within one interval. The instance that revokes sees it at once.
  */
-export function createRevocationList({ queries, refreshSeconds, retainSeconds, now = Date.now, onError = () => {} }: {
+export function createRevocationList({ queries, refreshSeconds, retainSeconds, now = systemClock, onError = () => {} }: {
   queries: RevocationQueries;
   refreshSeconds: number;
   /** How long a grant or subject revocation must be kept: the longest life of an access token. */
   retainSeconds: () => number;
-  now?: () => number;
+  now?: Clock;
   onError?: (error: unknown) => void;
 }): RevocationList {
   const entries = new Map<string, Entry>();

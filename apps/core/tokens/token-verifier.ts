@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { RevocationList } from './revocations.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** An access token Gatehouse issued, checked: signature or storage, issuer, expiry, revocation. */
 export interface VerifiedToken {
@@ -61,7 +62,7 @@ export interface TokenVerifierOptions {
   findOpaque: (value: string) => Promise<StoredToken | undefined>;
   /** Verified JWTs kept, so a token seen again costs no signature check. */
   cacheSize?: number;
-  now?: () => number;
+  now?: Clock;
 }
 
 const audiences = (aud: unknown): string[] => (Array.isArray(aud) ? aud.map(String) : typeof aud === 'string' ? [aud] : []);
@@ -124,7 +125,7 @@ function fromStored(stored: StoredToken): VerifiedToken {
  * revocation list. Whatever needs to know who a bearer is (introspection of JWTs, token
  * exchange, the policy decision point, the edge) asks this.
  */
-export function createTokenVerifier({ issuer, publishedKeys, revocations, findOpaque, cacheSize = 10_000, now = Date.now }: TokenVerifierOptions) {
+export function createTokenVerifier({ issuer, publishedKeys, revocations, findOpaque, cacheSize = 10_000, now = systemClock }: TokenVerifierOptions) {
   let jwks: { version: string; set: ReturnType<typeof createLocalJWKSet> } | undefined;
   const keySet = () => {
     const { version, keys } = publishedKeys();

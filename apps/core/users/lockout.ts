@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { createUserQueries, type UserQueries } from './user-queries.ts';
 
@@ -35,7 +36,7 @@ export function lockoutSeconds(policy: LockoutPolicy, failures: number): number 
 
 export interface LockoutOptions {
   policy?: LockoutPolicy;
-  now?: () => Date;
+  now?: Clock;
 }
 
 type LockoutQueries = Pick<UserQueries, 'countFailure' | 'clearFailuresUnlessLocked' | 'lockedAt' | 'clearLockout'>;
@@ -46,7 +47,8 @@ type LockoutQueries = Pick<UserQueries, 'countFailure' | 'clearFailuresUnlessLoc
  * each change in one statement). `db` makes the queries when none are given.
  */
 export function createLockout(options: LockoutOptions & ({ queries: LockoutQueries } | { db: Database })) {
-  const { policy = defaultLockoutPolicy, now = () => new Date() } = options;
+  const { policy = defaultLockoutPolicy, now: clock = systemClock } = options;
+  const now = () => new Date(clock());
   const queries = 'queries' in options ? options.queries : createUserQueries(options.db);
   return {
     isLocked: (user: LockoutState) => !!user.lockedUntil && user.lockedUntil > now(),

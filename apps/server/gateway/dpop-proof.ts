@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 /** What a DPoP proof must be for: the protected request and the token it accompanies. */
 export interface ProofTarget {
@@ -36,7 +37,7 @@ const normalizedUrl = (value: unknown): string | undefined => {
  * A proof's `jti` is refused a second time within its window (§11.1). The seen `jti`s are held
  * in this process: a proof replayed to another instance within the window is not caught there.
  */
-export function createProofChecker({ now = Date.now, windowSeconds = 60, maxRemembered = 100_000 }: { now?: () => number; windowSeconds?: number; maxRemembered?: number } = {}) {
+export function createProofChecker({ now = systemClock, windowSeconds = 60, maxRemembered = 100_000 }: { now?: Clock; windowSeconds?: number; maxRemembered?: number } = {}) {
   const seen = new Map<string, number>();
 
   function remember(key: string, until: number): boolean {
@@ -60,7 +61,7 @@ export function createProofChecker({ now = Date.now, windowSeconds = 60, maxReme
     let payload: Record<string, unknown>;
     let jwk: JWK;
     try {
-      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ALGORITHMS });
+      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ALGORITHMS, currentDate: new Date(now()) });
       payload = verified.payload;
       jwk = verified.protectedHeader.jwk as JWK;
     } catch {

@@ -9,6 +9,7 @@ import { paths } from '../paths.ts';
 import type { Views } from '../views.ts';
 import { EDGE_SESSION_COOKIE, type EdgeSessions } from './edge-session.ts';
 import { createSealer } from './sealed-value.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 /** What the provider's storage says of the access token a sign-in's code was redeemed for. */
 export interface SignInBinding {
@@ -33,7 +34,7 @@ export interface EdgeLoginDeps {
   bindingOf: (accessToken: string) => Promise<SignInBinding | undefined>;
   views: Pick<Views, 'render'>;
   log: Logger;
-  now?: () => number;
+  now?: Clock;
 }
 
 interface SignInState {
@@ -66,7 +67,7 @@ const isSignInState = (s: Record<string, unknown>) => typeof s.verifier === 'str
  * - GET /edge/v1/sign-out: clears the cookie and hands over to Gatehouse's own sign-out.
  */
 export function createEdgeLoginRouter(deps: EdgeLoginDeps) {
-  const { issuer, clientId, routes, sessions, cookieKeys, cookieDomain, sessionTtl, tokenEndpoint, bindingOf, views, log, now = Date.now } = deps;
+  const { issuer, clientId, routes, sessions, cookieKeys, cookieDomain, sessionTtl, tokenEndpoint, bindingOf, views, log, now = systemClock } = deps;
   const secure = issuer.startsWith('https:');
   const redirectUri = `${issuer}${paths.edgeCallback}`;
   const states = createSealer<SignInState>(cookieKeys, 'edge sign-in state', isSignInState);

@@ -1,4 +1,5 @@
 import { createSealer } from './sealed-value.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 export const EDGE_SESSION_COOKIE = 'gatehouse_edge';
 
@@ -33,13 +34,13 @@ const isSession = (s: Record<string, unknown>) =>
  * database at most once per `checkSeconds` per session on each instance; the answers in between
  * come from memory.
  */
-export function createEdgeSessions({ cookieKeys, probe, isRevoked, checkSeconds, now = Date.now, maxEntries = 10_000 }: {
+export function createEdgeSessions({ cookieKeys, probe, isRevoked, checkSeconds, now = systemClock, maxEntries = 10_000 }: {
   cookieKeys: string[];
   probe: SessionProbe;
   /** The revocation list: a disabled user's edge sessions end with their tokens. */
   isRevoked: (subject: { sub: string; iat: number }) => boolean;
   checkSeconds: number;
-  now?: () => number;
+  now?: Clock;
   maxEntries?: number;
 }) {
   const { seal, open } = createSealer<EdgeSession>(cookieKeys, 'edge session', isSession);

@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import type Provider from 'oidc-provider';
+import type { Clock } from '../../core/clock.ts';
 import type { Config, Secrets } from '../../core/config/config.ts';
 import type { Database } from '../../core/db/database.ts';
 import { EDGE_CLIENT_ID, ensureEdgeClient } from '../../core/gateway/edge-client.ts';
@@ -35,6 +36,8 @@ export interface EdgeOptions {
   /** The directory and the policy decision point (apps/core/authz), when wired. */
   directory?: DecisionEngineDeps['directory'];
   decide?: DecisionEngineDeps['decide'];
+  /** What sign-in states, edge sessions, identity tokens and DPoP proofs are timed by. */
+  clock?: Clock;
 }
 
 /**
@@ -42,7 +45,7 @@ export interface EdgeOptions {
  * the three adapters (answered before Koa), and the browser sign-in router (on Koa's path, with
  * every other page). The edge's client is registered here, at start, so it follows ISSUER.
  */
-export async function createEdge({ config, secrets, db, log, metrics, verifier, revocations, provider, signingKeys, views, directory, decide }: EdgeOptions) {
+export async function createEdge({ config, secrets, db, log, metrics, verifier, revocations, provider, signingKeys, views, directory, decide, clock }: EdgeOptions) {
   const registered = await ensureEdgeClient(db, `${config.issuer}${paths.edgeCallback}`);
   if (registered !== 'unchanged') log.info({ client_id: EDGE_CLIENT_ID }, `edge sign-in client ${registered}`);
   const live = await createLiveRoutes({
@@ -55,6 +58,7 @@ export async function createEdge({ config, secrets, db, log, metrics, verifier, 
   const sessions = createEdgeSessions({
     cookieKeys: secrets.cookieKeys,
     checkSeconds: config.edge.sessionCheckInterval,
+    now: clock,
     isRevoked: ({ sub, iat }) => revocations.isRevoked({ sub, iat }),
     async probe(sid) {
       const session = await provider().Session.findByUid(sid);
@@ -64,13 +68,14 @@ export async function createEdge({ config, secrets, db, log, metrics, verifier, 
   const alg = config.accessTokenSigningAlg;
   const identities = createIdentityTokens({
     issuer: config.issuer,
+    now: clock,
     // The identity is signed like access tokens: the upstream that verifies those verifies this.
     signingKey() {
       const jwk = signingKeys().find((key) => key.alg === alg);
       return jwk?.kid ? { jwk, kid: jwk.kid, alg } : undefined;
     },
   });
-  const engine = createDecisionEngine({ routes, verifier, proofs: createProofChecker(), identities, sessions, edgeClientId: EDGE_CLIENT_ID, directory, decide });
+  const engine = createDecisionEngine({ routes, verifier, proofs: createProofChecker({ now: clock }), identities, sessions, edgeClientId: EDGE_CLIENT_ID, directory, decide });
   const signInUrl = (returnTo: string) => `${config.issuer}${paths.edgeSignIn}?${new URLSearchParams({ rd: returnTo })}`;
   const endpoints = createEdgeEndpoints({ engine, callers: config.edge.callers, signInUrl, log, https: config.issuer.startsWith('https:'), metrics });
 
@@ -90,6 +95,7 @@ export async function createEdge({ config, secrets, db, log, metrics, verifier, 
     },
     views,
     log,
+    now: clock,
   });
 
   return {

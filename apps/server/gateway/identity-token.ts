@@ -1,4 +1,5 @@
 import { importJWK, SignJWT, type JWK } from 'jose';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 /**
  * The JWT the edge hands the upstream in X-Auth-Request-Identity. Its own `typ` (RFC 8725 §3.11)
@@ -43,10 +44,10 @@ interface Signed {
  * the signing key is still the current one. So a token presented again and again costs one
  * signature per half minute, and the cache holds no more than `maxEntries`.
  */
-export function createIdentityTokens({ issuer, signingKey, now = Date.now, maxEntries = 10_000 }: {
+export function createIdentityTokens({ issuer, signingKey, now = systemClock, maxEntries = 10_000 }: {
   issuer: string;
   signingKey: () => SigningKey | undefined;
-  now?: () => number;
+  now?: Clock;
   maxEntries?: number;
 }) {
   const imported = new Map<string, ReturnType<typeof importJWK>>();

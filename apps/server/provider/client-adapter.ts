@@ -1,6 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../../core/clients/client-service.ts';
 import { createTtlCache } from '../../core/ttl-cache.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 export interface ClientLookup {
   find(clientId: string): Promise<ClientRecord | undefined>;
@@ -11,7 +12,7 @@ export interface ClientLookup {
 // is not looked up (a NUL would fail in PostgreSQL) nor cached.
 const possibleClientId = /^[\x20-\x7e]{1,255}$/;
 
-export function createClientLookup(clients: ClientService, ttlSeconds: number, now = Date.now): ClientLookup & { clear(): void } {
+export function createClientLookup(clients: ClientService, ttlSeconds: number, now: Clock = systemClock): ClientLookup & { clear(): void } {
   const cache = createTtlCache((clientId) => clients.find(clientId), ttlSeconds, now);
   return { find: async (clientId) => (possibleClientId.test(clientId) ? cache.get(clientId) : undefined), clear: cache.clear };
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import type { KeyService, KeySet } from '../../core/keys/key-service.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -23,8 +24,10 @@ export async function createProviderHost(options: {
   build: (keySet: KeySet) => Provider;
   refreshIntervalSeconds: number;
   onError?: (error: unknown) => void;
+  /** The clock the key service dates activations by; the wait until one is a real timer. */
+  clock?: Clock;
 }): Promise<ProviderHost> {
-  const { keys, build, refreshIntervalSeconds, onError = () => {} } = options;
+  const { keys, build, refreshIntervalSeconds, onError = () => {}, clock = systemClock } = options;
   let keySet = await keys.keySet();
   let provider = build(keySet);
   let handle = provider.callback() as unknown as Handler;
@@ -33,7 +36,7 @@ export async function createProviderHost(options: {
   const scheduleActivation = () => {
     clearTimeout(activationTimer);
     if (!keySet.nextChangeAt) return;
-    const delay = keySet.nextChangeAt.getTime() - Date.now() + 50;
+    const delay = keySet.nextChangeAt.getTime() - clock() + 50;
     if (delay < refreshIntervalSeconds * 1000) activationTimer = setTimeout(() => void refresh().catch(onError), Math.max(delay, 0)).unref();
   };
 

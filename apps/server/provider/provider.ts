@@ -1,6 +1,7 @@
 import Provider, { type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../core/config/config.ts';
 import { hash } from 'node:crypto';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import { digest } from '../../core/digest.ts';
 import { oidcScopes, type ClientRecord, type ClientService } from '../../core/clients/client-service.ts';
 import type { Database } from '../../core/db/database.ts';
@@ -42,6 +43,11 @@ export interface ProviderDeps {
   pages?: ProviderPages;
   /** Extra configuration from later capabilities (interactions, resource servers, ...). */
   extend?: (configuration: Configuration) => Configuration;
+  /**
+   * Gatehouse's clock: storage's expiry of what it reads back, and token exchange's remaining
+   * lifetime. oidc-provider times its own artifacts with Date.now, which this cannot change.
+   */
+  clock?: Clock;
 }
 
 export const claimsByScope = {
@@ -53,7 +59,7 @@ export const claimsByScope = {
   groups: ['groups'],
 };
 
-export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, subjects, pages, extend = (c) => c }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, subjects, pages, extend = (c) => c, clock = systemClock }: ProviderDeps): Provider {
   const clientAdapter = createClientAdapter(clientLookup);
   const findAccount: FindAccount = async (_ctx, sub) => {
     const user = await users.find(sub);
@@ -63,7 +69,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
   };
   const onGrantRevoked = (grantId: string) => revocations.revokeGrant(digest(grantId));
   const base: Configuration = {
-    adapter: (model: string) => (model === 'Client' ? clientAdapter : structured.adapter(model, createPayloadAdapter(db, model, Date.now, { onGrantRevoked }))),
+    adapter: (model: string) => (model === 'Client' ? clientAdapter : structured.adapter(model, createPayloadAdapter(db, model, clock, { onGrantRevoked }))),
     // keySet.signing lists each algorithm's current key first; oidc-provider signs with the first match.
     jwks: { keys: keySet.signing as never },
     // Secure whenever the issuer is https, even behind a proxy that speaks http to us (pinOriginToIssuer).
@@ -147,7 +153,7 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
       if (!ctx.req.complete) ctx.req.resume();
     }
   });
-  registerTokenExchange(provider, { lookup: resources, verifier, accessTokenAlg: config.accessTokenSigningAlg, findAccount });
+  registerTokenExchange(provider, { lookup: resources, verifier, accessTokenAlg: config.accessTokenSigningAlg, findAccount, now: clock });
 
   reuseClientsOfCachedRecords(provider, clientLookup);
 

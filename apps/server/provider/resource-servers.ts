@@ -3,6 +3,7 @@ import type { ApiService, ClientResource } from '../../core/apis/api-service.ts'
 import type { RevocationList } from '../../core/tokens/revocations.ts';
 import type { Authz } from '../../core/authz/authz.ts';
 import { createTtlCache } from '../../core/ttl-cache.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 /**
  * What the token endpoint reads about APIs, through a short-lived per-process cache like the
@@ -19,7 +20,7 @@ export interface ResourceLookup {
   clear(): void;
 }
 
-export function createResourceLookup(apis: ApiService, ttlSeconds: number, now = Date.now): ResourceLookup {
+export function createResourceLookup(apis: ApiService, ttlSeconds: number, now: Clock = systemClock): ResourceLookup {
   const resources = createTtlCache((id) => apis.resourcesForClient(id), ttlSeconds, now);
   const targets = createTtlCache((id) => apis.exchangeTargets(id), ttlSeconds, now);
   const served = createTtlCache((id) => apis.servedBy(id), ttlSeconds, now);

@@ -1,5 +1,6 @@
 import Provider, { errors, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientResource } from '../../core/apis/api-service.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import type { TokenVerifier, VerifiedToken } from '../../core/tokens/token-verifier.ts';
 import { inheritClaims } from './token-claims.ts';
 import type { ResourceLookup } from './resource-servers.ts';
@@ -25,7 +26,7 @@ const badSubject = () => new errors.InvalidGrant('subject_token is invalid, expi
  */
 export function registerTokenExchange(
   provider: Provider,
-  { lookup, verifier, accessTokenAlg, findAccount }: { lookup: ResourceLookup; verifier: TokenVerifier; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount },
+  { lookup, verifier, accessTokenAlg, findAccount, now = systemClock }: { lookup: ResourceLookup; verifier: TokenVerifier; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount; now?: Clock },
 ) {
   function checkRequest({ params }: Oidc) {
     if (!params.subject_token) throw new errors.InvalidRequest('missing required parameter \'subject_token\'');
@@ -85,7 +86,7 @@ export function registerTokenExchange(
     const scopes = narrowScope(oidc, subject, target);
 
     // The new token never outlives the one it was exchanged for.
-    const expiresIn = Math.max(1, Math.min(target.ttl, subject.exp - Math.floor(Date.now() / 1000)));
+    const expiresIn = Math.max(1, Math.min(target.ttl, subject.exp - Math.floor(now() / 1000)));
     const token = new provider.AccessToken({
       accountId: subject.userId,
       client: oidc.client,

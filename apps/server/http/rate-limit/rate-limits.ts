@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import type { Clock } from '../../../core/clock.ts';
 import type { Config } from '../../../core/config/config.ts';
 import type { Database } from '../../../core/db/database.ts';
 import { createBuckets, type Decision } from '../../../core/rate-limits/buckets.ts';
@@ -34,14 +35,16 @@ const bearerAuthenticated = new Set<string>([paths.accessEvaluation, paths.acces
  * - `login_failures`: failed password checks per address (interactions/login.ts).
  * Those names are the `rule` label of gatehouse_rate_limit_rejections_total.
  */
-export function createRateLimits({ db, config, views, onError, onReject = () => {} }: {
+export function createRateLimits({ db, config, views, onError, onReject = () => {}, clock }: {
   db: Database;
   config: Config['rateLimit'];
   views: Pick<Views, 'render'>;
   onError: (error: unknown) => void;
   onReject?: (rule: string) => void;
+  /** What the buckets refill by. */
+  clock?: Clock;
 }) {
-  const buckets = createBuckets({ queries: createRateLimitQueries(db), syncMs: config.syncMs, onError });
+  const buckets = createBuckets({ queries: createRateLimitQueries(db), syncMs: config.syncMs, onError, now: clock });
 
   async function limitAddress(ctx: Context, next: Next) {
     if (unlimited.has(ctx.path) || bearerAuthenticated.has(ctx.path)) return next();
