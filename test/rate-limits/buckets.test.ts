@@ -75,7 +75,8 @@ describe('token buckets shared through PostgreSQL', () => {
     open.push(buckets);
     return buckets;
   };
-  const rows = async () => Object.fromEntries((await database.db.rateLimitBucket.findMany()).map((row) => [row.key, Number(row.tatMs)]));
+  // Rows are named `<key>@<limit>` (buckets.ts rowKeyOf); these tests each use one limit per key.
+  const rows = async () => Object.fromEntries((await database.db.rateLimitBucket.findMany()).map((row) => [row.key.slice(0, row.key.lastIndexOf('@')), Number(row.tatMs)]));
   const slow = limit('1/m', 10);
 
   it('writes only the keys that spent more than half their burst', async () => {

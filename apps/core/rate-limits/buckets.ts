@@ -39,6 +39,18 @@ const refused = (excessMs: number): Decision => ({ allowed: false, retryAfterSec
 const idOf = (rule: string, key: string) => (key.length <= 200 ? `${rule}:${key}` : `${rule}:${createHash('sha256').update(key).digest('base64url')}`);
 
 /**
+ * A shared row is named for its key and the limit it was spent under (`<id>@<cost ms>x<burst>`):
+ * a row's time means requests only at that limit's cost, so spending recorded under a quota that
+ * has since changed is never read back as if it were spent under the new one.
+ */
+const rowKeyOf = (id: string, entry: Pick<Entry, 'costMs' | 'burst'>) => `${id}@${entry.costMs}x${entry.burst}`;
+function parseRowKey(key: string): { id: string; costMs: number; burst: number } | undefined {
+  const at = key.lastIndexOf('@');
+  const match = at === -1 ? null : /^(\d+(?:\.\d+)?)x(\d+)$/.exec(key.slice(at + 1));
+  return match ? { id: key.slice(0, at), costMs: Number(match[1]), burst: Number(match[2]) } : undefined;
+}
+
+/**
  * Token buckets in GCRA form (one "theoretical arrival time" per key), decided in memory on every
  * instance, so no request ever waits on the database. Instances share the buckets that matter:
  * a key that has spent more than half its burst is "under pressure", and every `syncMs` one
@@ -101,12 +113,16 @@ export function createBuckets({ queries, syncMs, now = systemClock, onError = ()
     return allowed;
   }
 
-  function merge(id: string, tat: number, at: number) {
-    const entry = entries.get(id);
+  function merge(rowKey: string, tat: number, at: number) {
+    const row = parseRowKey(rowKey);
+    if (!row) return;
+    const entry = entries.get(row.id);
     if (!entry) {
-      if (tat > at) entries.set(id, { tat, unsentMs: 0, costMs: 0, burst: 0 });
+      // Heard of before it is used here: `current` rescales it if this instance's limit differs.
+      if (tat > at) entries.set(row.id, { tat, unsentMs: 0, costMs: row.costMs, burst: row.burst });
       return;
     }
+    if (entry.costMs !== row.costMs || entry.burst !== row.burst) return;
     entry.tat = Math.max(entry.tat, tat + Math.min(entry.unsentMs, Math.max(0, entry.tat - at)));
   }
 
@@ -121,7 +137,7 @@ export function createBuckets({ queries, syncMs, now = systemClock, onError = ()
         continue;
       }
       // What was spent and has since refilled is nothing to the others.
-      adds.push([id, Math.round(Math.min(entry.unsentMs, entry.tat - at))]);
+      adds.push([rowKeyOf(id, entry), Math.round(Math.min(entry.unsentMs, entry.tat - at))]);
       entry.unsentMs = 0;
     }
     // While nothing is under pressure anywhere, the others' rows are looked at ten times less often.
@@ -133,8 +149,8 @@ export function createBuckets({ queries, syncMs, now = systemClock, onError = ()
       const after = now();
       for (const row of rows) merge(row.key, row.tat, after);
     } catch (error) {
-      for (const [id, add] of adds) {
-        const entry = entries.get(id);
+      for (const [rowKey, add] of adds) {
+        const entry = entries.get(parseRowKey(rowKey)!.id);
         if (entry) entry.unsentMs += add;
       }
       onError(error);
