@@ -11,6 +11,7 @@
 //   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
 //   BENCH_LOADGEN      autocannon to use it even when wrk is installed
 //   BENCH_PORT         first of five loopback ports it uses (default 55400)
+//   BENCH_CPU_PROF     a folder: every Gatehouse process writes a V8 CPU profile there when it stops
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,8 +62,9 @@ const services = createServices({ config, secrets: runtime.secrets, db: runtime.
 
 const { env: startEnv, nodeArgs: serverNodeArgs, entry: startEntry } = startCommand();
 
+const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 const startGatehouse = (rateLimit: boolean, workers = 1, port = GATEHOUSE_PORT, load: BenchSection['load'] = 'm2m') =>
-  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers, load }), `http://127.0.0.1:${port}`, '/readyz', serverNodeArgs);
+  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers, load }), `http://127.0.0.1:${port}`, '/readyz', [...serverNodeArgs, ...profile]);
 
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'both'] ?? [false];
