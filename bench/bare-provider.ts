@@ -18,7 +18,13 @@ const provider = new Provider(issuer, {
     resourceIndicators: {
       enabled: true,
       defaultResource: () => AUDIENCE,
-      getResourceServerInfo: () => ({ scope: 'bench:read', audience: AUDIENCE, accessTokenTTL: 3600, accessTokenFormat: 'jwt', jwt: { sign: { alg: ALG as 'ES256' } } }),
+      getResourceServerInfo: () => ({
+        scope: 'bench:read',
+        audience: AUDIENCE,
+        accessTokenTTL: 3600,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: ALG as 'ES256' } },
+      }),
     },
   },
 });

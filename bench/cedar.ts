@@ -71,7 +71,12 @@ if (!process.env.DATABASE_URL) {
   dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-cedar-bench-'));
   chmodSync(dataDir, 0o755);
 }
-const config = loadConfig({ DATA_DIR: dataDir ?? '.data', EMBEDDED_PG_PORT: process.env.BENCH_PORT ?? '55410', DATABASE_URL: process.env.DATABASE_URL, LOG_LEVEL: 'silent' });
+const config = loadConfig({
+  DATA_DIR: dataDir ?? '.data',
+  EMBEDDED_PG_PORT: process.env.BENCH_PORT ?? '55410',
+  DATABASE_URL: process.env.DATABASE_URL,
+  LOG_LEVEL: 'silent',
+});
 const runtime = await openRuntime(config);
 try {
   const services = createServices({ config, secrets: runtime.secrets, db: runtime.db, actor: 'bench' });
@@ -105,18 +110,28 @@ try {
   const subject = await subjects.read({ type: 'user', id: user.id });
   const call = cedarRequest(subject, request, Math.floor(Date.now() / 1000));
   const minimal = { principal: call.principal, action: call.action, resource: call.resource, context: {}, entities: [] };
-  console.log(`policies: ${parsed.policies.length}; user in ${subject.groups.length} groups with ${subject.roles.length} roles; entities per request: ${call.entities.length} (${JSON.stringify(call).length} bytes of JSON)`);
+  console.log(
+    `policies: ${parsed.policies.length}; user in ${subject.groups.length} groups with ${subject.roles.length} roles; entities per request: ${call.entities.length} (${JSON.stringify(call).length} bytes of JSON)`,
+  );
   console.log(`answer: ${JSON.stringify(authorize(setId, call))}\n`);
 
   console.log('The engine, on a fixed request:');
   const bare = measure('statefulIsAuthorized, 20 preparsed policies', () => cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: setId }));
-  measure('isAuthorized, the same 20 policies parsed on every call', () => cedar.isAuthorized({ ...call, policies: { staticPolicies: policies } }), Math.min(ITERATIONS, 5000));
+  measure(
+    'isAuthorized, the same 20 policies parsed on every call',
+    () => cedar.isAuthorized({ ...call, policies: { staticPolicies: policies } }),
+    Math.min(ITERATIONS, 5000),
+  );
   console.log('\nWhere its time goes:');
   const stringify = measure('JSON.stringify of the call (the JavaScript side of the crossing)', () => JSON.stringify(call));
-  const crossing = measure('minimal request (no entities, empty context), empty policy set', () => cedar.statefulIsAuthorized({ ...minimal, preparsedPolicySetId: emptySetId }));
+  const crossing = measure('minimal request (no entities, empty context), empty policy set', () =>
+    cedar.statefulIsAuthorized({ ...minimal, preparsedPolicySetId: emptySetId }),
+  );
   const withEntities = measure('the full request, empty policy set', () => cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: emptySetId }));
   console.log(`  => crossing into WebAssembly and back (fixed):      ${crossing.toFixed(1)} µs`);
-  console.log(`  => serialising and parsing this request's entities: ${(withEntities - crossing).toFixed(1)} µs (of which JSON.stringify ${stringify.toFixed(1)} µs)`);
+  console.log(
+    `  => serialising and parsing this request's entities: ${(withEntities - crossing).toFixed(1)} µs (of which JSON.stringify ${stringify.toFixed(1)} µs)`,
+  );
   console.log(`  => evaluating the 20 policies:                      ${(bare - withEntities).toFixed(1)} µs`);
 
   console.log('\nGatehouse around the engine (subject reader warm):');

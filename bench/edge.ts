@@ -46,7 +46,10 @@ interface Row {
   goal?: string;
 }
 
-for (const [tool, args] of [['wrk', ['--version']], ['/usr/sbin/nginx', ['-v']]] as const) {
+for (const [tool, args] of [
+  ['wrk', ['--version']],
+  ['/usr/sbin/nginx', ['-v']],
+] as const) {
   if (spawnSync(tool, [...args]).error) throw new Error(`bench:edge needs ${tool} (apt-get install wrk nginx)`);
 }
 
@@ -65,14 +68,34 @@ let nginx: ChildProcess | undefined;
 const rows: Row[] = [];
 try {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  gatehouse = await startProcess(entry, gatehouseEnv(runtime, dataDir, { port: GATEHOUSE_PORT, rateLimit: true, workers: 1 }), `http://127.0.0.1:${GATEHOUSE_PORT}`, '/readyz', [...nodeArgs, ...profile]);
+  gatehouse = await startProcess(
+    entry,
+    gatehouseEnv(runtime, dataDir, { port: GATEHOUSE_PORT, rateLimit: true, workers: 1 }),
+    `http://127.0.0.1:${GATEHOUSE_PORT}`,
+    '/readyz',
+    [...nodeArgs, ...profile],
+  );
   const tokens = await mintTokens(gatehouse.url);
   nginx = await startNginx();
 
   const decision = { 'X-Original-Method': 'GET', 'X-Original-URI': '/orders/17?expand=lines', 'X-Original-Host': HOST, 'X-Original-Proto': 'https' };
   rows.push(await measure('auth-request direct, 1,000 JWTs in rotation', `${gatehouse.url}/edge/v1/auth-request`, decision, tokens, `≥ ${goals.direct}/s`));
-  rows.push(await measure('through nginx (auth_request to Gatehouse), static upstream', `http://127.0.0.1:${NGINX_PORT}/orders/17?expand=lines`, { Host: HOST }, tokens));
-  rows.push(await measure('reference: nginx, auth_request to a static 200, static upstream', `http://127.0.0.1:${REFERENCE_PORT}/orders/17?expand=lines`, { Host: HOST }, tokens));
+  rows.push(
+    await measure(
+      'through nginx (auth_request to Gatehouse), static upstream',
+      `http://127.0.0.1:${NGINX_PORT}/orders/17?expand=lines`,
+      { Host: HOST },
+      tokens,
+    ),
+  );
+  rows.push(
+    await measure(
+      'reference: nginx, auth_request to a static 200, static upstream',
+      `http://127.0.0.1:${REFERENCE_PORT}/orders/17?expand=lines`,
+      { Host: HOST },
+      tokens,
+    ),
+  );
 } finally {
   if (nginx && nginx.exitCode === null) {
     const exited = new Promise((r) => nginx!.once('exit', r));
@@ -161,7 +184,13 @@ http {
   );
   const child = spawn('/usr/sbin/nginx', ['-p', `${prefix}/`, '-c', `${prefix}/nginx.conf`, '-e', `${prefix}/logs/error.log`], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
-    if ((await fetch(`http://127.0.0.1:${STATIC_PORT}/`).then((r) => r.ok, () => false))) return child;
+    if (
+      await fetch(`http://127.0.0.1:${STATIC_PORT}/`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGKILL');
@@ -217,15 +246,26 @@ function report() {
   const at = new Date().toISOString();
   const stamp = at.replace(/[:.]/g, '-');
   mkdirSync(join(root, 'bench/results'), { recursive: true });
-  writeFileSync(join(root, `bench/results/${stamp}-edge.json`), `${JSON.stringify({ at, node: process.version, cpus: cpus().length, goals, rows, ratio }, null, 2)}\n`);
+  writeFileSync(
+    join(root, `bench/results/${stamp}-edge.json`),
+    `${JSON.stringify({ at, node: process.version, cpus: cpus().length, goals, rows, ratio }, null, 2)}\n`,
+  );
   const md = [
     `# Edge authorization benchmark, ${at}`,
     '',
-    `Node ${process.version}, ${cpus().length} CPUs, wrk from this process (1 thread, ${CONNECTIONS} connections, keep-alive, ${DURATION} s per case after 2 s of warm-up), nginx with one worker. Gatehouse runs as \`npm start\` does (\`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${nodeArgs.join(' ')}\`), LOG_LEVEL=warn, one process. ${TOKENS} distinct JWT access tokens in rotation; one route (${HOST} /orders/* GET, scope orders:read).`,
+    `Node ${process.version}, ${cpus().length} CPUs, wrk from this process (1 thread, ${CONNECTIONS} connections, keep-alive, ${DURATION} s per case after 2 s of warm-up), nginx with one worker. Gatehouse runs as \`npm start\` does (\`${Object.entries(
+      startEnv,
+    )
+      .map(([k, v]) => `${k}=${v} `)
+      .join(
+        '',
+      )}node ${nodeArgs.join(' ')}\`), LOG_LEVEL=warn, one process. ${TOKENS} distinct JWT access tokens in rotation; one route (${HOST} /orders/* GET, scope orders:read).`,
     '',
     '| case | req/s | goal | p50 ms | p99 ms | errors | non-2xx | Gatehouse CPU ms/decision |',
     '|---|---:|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${r.requestsPerSecond} | ${r.goal ?? ''} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} | ${r.gatehouseCpuMs ?? ''} |`),
+    ...rows.map(
+      (r) => `| ${r.name} | ${r.requestsPerSecond} | ${r.goal ?? ''} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} | ${r.gatehouseCpuMs ?? ''} |`,
+    ),
     '',
     `Through nginx / reference: ${ratio} (goal ≥ ${goals.nginxVsReference}). Direct: ${direct.requestsPerSecond}/s (goal ≥ ${goals.direct}).`,
   ].join('\n');

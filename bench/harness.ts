@@ -98,11 +98,23 @@ async function loadWithWrk(options: LoadOptions): Promise<Measured> {
     ...(options.body ? [`wrk.body = ${JSON.stringify(options.body)}`] : []),
     ...Object.entries(options.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
     ...(options.bodies
-      ? [`bodies = { ${options.bodies.map((b) => JSON.stringify(b)).join(', ')} }`, 'n = 0', 'request = function() n = n % #bodies + 1; return wrk.format(nil, nil, nil, bodies[n]) end']
+      ? [
+          `bodies = { ${options.bodies.map((b) => JSON.stringify(b)).join(', ')} }`,
+          'n = 0',
+          'request = function() n = n % #bodies + 1; return wrk.format(nil, nil, nil, bodies[n]) end',
+        ]
       : []),
   ];
   writeFileSync(script, `${lua.join('\n')}\n`);
-  const args = ['-t1', `-c${options.connections ?? benchDefaults.connections}`, `-d${options.durationSeconds ?? benchDefaults.durationSeconds}s`, '--latency', '-s', script, options.url];
+  const args = [
+    '-t1',
+    `-c${options.connections ?? benchDefaults.connections}`,
+    `-d${options.durationSeconds ?? benchDefaults.durationSeconds}s`,
+    '--latency',
+    '-s',
+    script,
+    options.url,
+  ];
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn('wrk', args);
     let text = '';
@@ -185,7 +197,14 @@ export interface StartOptions {
  * Starts `node [nodeArgs] <entry>` with env, and waits until `readyPath` answers. `wrapper` runs
  * node under another program (valgrind, for bench/instructions.ts), which may need longer to be ready.
  */
-export async function startProcess(entry: string, env: Record<string, string>, url: string, readyPath: string, nodeArgs: string[] = [], { wrapper = [], readyTimeoutMs = 30_000 }: StartOptions = {}): Promise<ServerProcess> {
+export async function startProcess(
+  entry: string,
+  env: Record<string, string>,
+  url: string,
+  readyPath: string,
+  nodeArgs: string[] = [],
+  { wrapper = [], readyTimeoutMs = 30_000 }: StartOptions = {},
+): Promise<ServerProcess> {
   const [command, ...args] = [...wrapper, process.execPath, ...nodeArgs, entry];
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -78,7 +78,8 @@ async function count(target: Counted, request: ReturnType<typeof tokenRequest>):
     await send(request, requests);
     control(target, '--dump');
     let total = 0;
-    for (const file of readdirSync(target.outDir)) total += Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(join(target.outDir, file), 'utf8'))?.[1] ?? 0);
+    for (const file of readdirSync(target.outDir))
+      total += Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(join(target.outDir, file), 'utf8'))?.[1] ?? 0);
     perRequest.push(total / requests);
   }
   control(target, '--instr=off');
@@ -101,7 +102,10 @@ const slowStart = { readyTimeoutMs: 300_000 };
 const rows: Array<{ server: string; case: string; rounds: number[] }> = [];
 // The two run at once: each counts only its own instructions.
 const [gatehouse, bare] = await Promise.all([
-  underCallgrind((wrapper) => startProcess(start.entry, gatehouseEnvironment, `http://127.0.0.1:${gatehousePort}`, '/readyz', start.nodeArgs, { wrapper, ...slowStart }), gatehouseEnvironment),
+  underCallgrind(
+    (wrapper) => startProcess(start.entry, gatehouseEnvironment, `http://127.0.0.1:${gatehousePort}`, '/readyz', start.nodeArgs, { wrapper, ...slowStart }),
+    gatehouseEnvironment,
+  ),
   underCallgrind((wrapper) => startBare(barePort, start, { wrapper, ...slowStart }), bareEnvironment),
 ]);
 try {
@@ -111,7 +115,11 @@ try {
   ]);
   rows.push({ server: 'Gatehouse', case: 'client_credentials JWT', rounds: ours });
   rows.push({ server: 'bare oidc-provider', case: 'client_credentials JWT', rounds: theirs });
-  rows.push({ server: 'Gatehouse', case: 'client_credentials opaque', rounds: await count(gatehouse, tokenRequest(gatehouse.server.url, client.id, client.secret, OPAQUE_API)) });
+  rows.push({
+    server: 'Gatehouse',
+    case: 'client_credentials opaque',
+    rounds: await count(gatehouse, tokenRequest(gatehouse.server.url, client.id, client.secret, OPAQUE_API)),
+  });
 } finally {
   await Promise.all([gatehouse.server.stop(), bare.server.stop()]);
   for (const { outDir } of [gatehouse, bare]) rmSync(outDir, { recursive: true, force: true });

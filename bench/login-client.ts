@@ -53,20 +53,30 @@ class Cookies {
 export async function createLoginClient(options: LoginClientOptions) {
   const addresses = options.localAddresses ?? Array.from({ length: 64 }, (_, i) => `127.0.2.${i + 1}`);
   // Consecutive logins use different addresses, so the ones in flight at once never share one.
-  const agents = addresses.map((localAddress) => new Agent({ keepAlive: true, maxSockets: Math.max(1, Math.ceil(options.sockets / addresses.length) + 1), localAddress }));
+  const agents = addresses.map(
+    (localAddress) => new Agent({ keepAlive: true, maxSockets: Math.max(1, Math.ceil(options.sockets / addresses.length) + 1), localAddress }),
+  );
   let turn = 0;
   const base = new URL(options.baseUrl);
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')}`;
 
   function send(agent: Agent, method: 'GET' | 'POST', url: URL, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : headers }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-        res.on('error', reject);
-      });
+      const req = request(
+        url,
+        {
+          method,
+          agent,
+          headers: body ? { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : headers,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -139,12 +149,21 @@ export async function createLoginClient(options: LoginClientOptions) {
     if (!code) throw new Error(`no code: ${callback.search}`);
 
     const tokens = await json<{ access_token: string; id_token: string }>(
-      send(agent, 'POST', new URL(discovery.token_endpoint), { authorization: basic }, new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: options.redirectUri, code_verifier: verifier }).toString()),
+      send(
+        agent,
+        'POST',
+        new URL(discovery.token_endpoint),
+        { authorization: basic },
+        new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: options.redirectUri, code_verifier: verifier }).toString(),
+      ),
       'token endpoint',
     );
     const { payload } = await jwtVerify(tokens.id_token, jwks, { issuer: discovery.issuer, audience: options.clientId });
     if (payload.nonce !== nonce) throw new Error('nonce mismatch');
-    const userinfo = await json<{ sub: string }>(send(agent, 'GET', new URL(discovery.userinfo_endpoint), { authorization: `Bearer ${tokens.access_token}` }), 'userinfo');
+    const userinfo = await json<{ sub: string }>(
+      send(agent, 'GET', new URL(discovery.userinfo_endpoint), { authorization: `Bearer ${tokens.access_token}` }),
+      'userinfo',
+    );
     if (userinfo.sub !== payload.sub) throw new Error('userinfo sub differs from the ID token');
   };
 }

@@ -76,7 +76,12 @@ export async function seedLogin({ services }: BenchContext) {
   const password = 'correct horse battery staple';
   await services.users.create({ email, password, name: 'Bench User', emailVerified: true });
   const redirectUri = 'http://127.0.0.1:9/callback';
-  const created = await services.clients.create({ name: 'bench web app', grantTypes: ['authorization_code'], redirectUris: [redirectUri], scope: 'openid profile email' });
+  const created = await services.clients.create({
+    name: 'bench web app',
+    grantTypes: ['authorization_code'],
+    redirectUris: [redirectUri],
+    scope: 'openid profile email',
+  });
   return { email, password, redirectUri, clientId: created.clientId, clientSecret: created.clientSecret! };
 }
 
@@ -105,17 +110,19 @@ export const loginSection: BenchSection = {
     const result = await benchLogins(options);
     const serverCpuMs = cpuMsPer(ctx.gatehouse.cpuSeconds() - cpuBefore, result.logins);
     if (result.firstError) process.stderr.write(`bench login: ${result.errors} failed logins; first: ${result.firstError}\n`);
-    return [{
-      section: 'login',
-      name: `authorization-code login, ${CONCURRENCY} concurrent, ${ctx.rateLimit ? 'default rate limits' : 'RATE_LIMIT_ENABLED=false'} (logins/s)`,
-      target: `${ctx.gatehouse.url}${paths.authorization}`,
-      requestsPerSecond: result.loginsPerSecond,
-      p50Ms: result.p50Ms,
-      p99Ms: result.p99Ms,
-      errors: result.errors,
-      non2xx: 0,
-      goal: loginGoal,
-      serverCpuMs,
-    }];
+    return [
+      {
+        section: 'login',
+        name: `authorization-code login, ${CONCURRENCY} concurrent, ${ctx.rateLimit ? 'default rate limits' : 'RATE_LIMIT_ENABLED=false'} (logins/s)`,
+        target: `${ctx.gatehouse.url}${paths.authorization}`,
+        requestsPerSecond: result.loginsPerSecond,
+        p50Ms: result.p50Ms,
+        p99Ms: result.p99Ms,
+        errors: result.errors,
+        non2xx: 0,
+        goal: loginGoal,
+        serverCpuMs,
+      },
+    ];
   },
 };

@@ -9,7 +9,10 @@ const introspectedTokens = 1000;
 export const goals = { jwt: 5000, opaque: 3500, introspection: 4000, metadata: 15000, jwtVsBare: 0.9, clusterSpeedup: 1.5, peakRssMb: 200 };
 
 export async function seedM2m({ services }: Pick<BenchContext, 'services'>) {
-  for (const [identifier, tokenFormat] of [[JWT_API, 'jwt'], [OPAQUE_API, 'opaque']] as const) {
+  for (const [identifier, tokenFormat] of [
+    [JWT_API, 'jwt'],
+    [OPAQUE_API, 'opaque'],
+  ] as const) {
     if (!(await services.apis.findByIdentifier(identifier))) await services.apis.create({ identifier, scopes: ['bench:read'], tokenFormat });
   }
   const created = await services.clients.create({ name: 'bench service', grantTypes: ['client_credentials'] });
@@ -37,7 +40,15 @@ export const tokenRequest = (url: string, id: string, secret: string, resource: 
 function mean(a: CaseResult, b: CaseResult): CaseResult {
   const avg = (x: number, y: number) => Math.round(((x + y) / 2) * 100) / 100;
   const cpu = a.serverCpuMs !== undefined && b.serverCpuMs !== undefined ? +((a.serverCpuMs + b.serverCpuMs) / 2).toFixed(3) : undefined;
-  return { ...a, requestsPerSecond: Math.round((a.requestsPerSecond + b.requestsPerSecond) / 2), p50Ms: avg(a.p50Ms, b.p50Ms), p99Ms: avg(a.p99Ms, b.p99Ms), errors: a.errors + b.errors, non2xx: a.non2xx + b.non2xx, serverCpuMs: cpu };
+  return {
+    ...a,
+    requestsPerSecond: Math.round((a.requestsPerSecond + b.requestsPerSecond) / 2),
+    p50Ms: avg(a.p50Ms, b.p50Ms),
+    p99Ms: avg(a.p99Ms, b.p99Ms),
+    errors: a.errors + b.errors,
+    non2xx: a.non2xx + b.non2xx,
+    serverCpuMs: cpu,
+  };
 }
 
 /**
@@ -69,7 +80,11 @@ async function jwtCases(s: string, server: ServerProcess, client: { id: string; 
  * (rate limiter on, or `WEB_CONCURRENCY=2`), both running, interleaved, so their ratio is
  * measured over the same minutes rather than against a run taken minutes earlier.
  */
-export async function comparedJwtCases(ctx: BenchContext, variant: ServerProcess, labels: { plain: string; variant: string }): Promise<[plain: CaseResult, variant: CaseResult]> {
+export async function comparedJwtCases(
+  ctx: BenchContext,
+  variant: ServerProcess,
+  labels: { plain: string; variant: string },
+): Promise<[plain: CaseResult, variant: CaseResult]> {
   const { client } = await seedM2m(ctx);
   return interleaved(jwtCase(labels.plain, ctx.gatehouse, client), jwtCase(labels.variant, variant, client));
 }
@@ -84,21 +99,41 @@ export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
   results.push(await load(s, 'client_credentials opaque', { server, ...tokenRequest(url, client.id, client.secret, OPAQUE_API) }, goals.opaque));
 
   // Resource servers introspect many different tokens, not one over and over.
-  for (const [format, api] of [['opaque', OPAQUE_API], ['JWT', JWT_API]] as const) {
+  for (const [format, api] of [
+    ['opaque', OPAQUE_API],
+    ['JWT', JWT_API],
+  ] as const) {
     const tokens: string[] = [];
     for (let batch = 0; batch < introspectedTokens / 50; batch++) {
-      const issued = await Promise.all(Array.from({ length: 50 }, () => fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, api)).then((r) => r.json() as Promise<{ access_token: string }>)));
+      const issued = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          fetch(`${url}/token`, tokenRequest(url, client.id, client.secret, api)).then((r) => r.json() as Promise<{ access_token: string }>),
+        ),
+      );
       tokens.push(...issued.map((t) => t.access_token));
     }
-    const introspected = (await (await fetch(`${url}/token/introspection`, { method: 'POST', headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token: tokens[0] }) })).json()) as { active?: boolean };
+    const introspected = (await (
+      await fetch(`${url}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({ token: tokens[0] }),
+      })
+    ).json()) as { active?: boolean };
     if (!introspected.active) throw new Error(`bench: the ${format} token does not introspect as active`);
-    results.push(await load(s, `introspection (${format}, ${introspectedTokens} tokens in turn)`, {
-      server,
-      url: `${url}/token/introspection`,
-      method: 'POST',
-      headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
-      bodies: tokens.map((token) => form({ token })),
-    }, goals.introspection));
+    results.push(
+      await load(
+        s,
+        `introspection (${format}, ${introspectedTokens} tokens in turn)`,
+        {
+          server,
+          url: `${url}/token/introspection`,
+          method: 'POST',
+          headers: { authorization: basicAuth(resourceServer.id, resourceServer.secret), 'content-type': 'application/x-www-form-urlencoded' },
+          bodies: tokens.map((token) => form({ token })),
+        },
+        goals.introspection,
+      ),
+    );
   }
   results.push(await load(s, 'discovery', { server, url: `${url}/.well-known/openid-configuration` }, goals.metadata));
   results.push(await load(s, 'JWKS', { server, url: `${url}/jwks` }, goals.metadata));
@@ -112,5 +147,12 @@ export async function m2mCases(ctx: BenchContext): Promise<CaseResult[]> {
  */
 export function startBare(port: number, runtime: { env: Record<string, string>; nodeArgs: string[] }, options?: StartOptions): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${port}`;
-  return startProcess(new URL('./bare-provider.ts', import.meta.url).pathname, { ...runtime.env, PORT: String(port), AUDIENCE: JWT_API }, url, '/.well-known/openid-configuration', runtime.nodeArgs, options);
+  return startProcess(
+    new URL('./bare-provider.ts', import.meta.url).pathname,
+    { ...runtime.env, PORT: String(port), AUDIENCE: JWT_API },
+    url,
+    '/.well-known/openid-configuration',
+    runtime.nodeArgs,
+    options,
+  );
 }

@@ -24,7 +24,9 @@ export function benchPolicies(): string {
     `@id("no-archiving-before-launch") forbid (principal, action == Action::"archive", resource) when { context.now < 1700000000 };`,
   ];
   for (const [i, action] of actions.entries()) {
-    policies.push(`@id("editors-${action}") permit (principal in Role::"${API}#editor", action == Action::"${action}", resource is document) when { resource has department && principal.attributes has department && resource.department == principal.attributes.department };`);
+    policies.push(
+      `@id("editors-${action}") permit (principal in Role::"${API}#editor", action == Action::"${action}", resource is document) when { resource has department && principal.attributes has department && resource.department == principal.attributes.department };`,
+    );
     policies.push(`@id("group-${i}-${action}") permit (principal in Group::"team-${i}", action == Action::"${action}", resource is ticket);`);
   }
   policies.push(`@id("suspended") forbid (principal, action, resource) when { principal.attributes has suspended && principal.attributes.suspended };`);
@@ -93,11 +95,22 @@ export const pdpSection: BenchSection = {
         name: `${name}: ${Math.round(row.requestsPerSecond * perRequest)} decisions/s, engine ${engineUs ?? '?'} µs/decision, server CPU ${row.serverCpuMs === undefined ? '?' : +((row.serverCpuMs / perRequest) * 1000).toFixed(0)} µs/decision`,
       });
     };
-    await measured('single evaluations', `${gatehouse.url}/access/v1/evaluation`, users.map((u, i) => JSON.stringify(evaluation(u, i))), 1, pdpGoals.single);
-    const boxcars = users.map((u, i) => JSON.stringify({
-      subject: { type: 'user', id: u },
-      evaluations: Array.from({ length: BOXCAR }, (_, j) => { const { action, resource } = evaluation(u, i * BOXCAR + j); return { action, resource }; }),
-    }));
+    await measured(
+      'single evaluations',
+      `${gatehouse.url}/access/v1/evaluation`,
+      users.map((u, i) => JSON.stringify(evaluation(u, i))),
+      1,
+      pdpGoals.single,
+    );
+    const boxcars = users.map((u, i) =>
+      JSON.stringify({
+        subject: { type: 'user', id: u },
+        evaluations: Array.from({ length: BOXCAR }, (_, j) => {
+          const { action, resource } = evaluation(u, i * BOXCAR + j);
+          return { action, resource };
+        }),
+      }),
+    );
     await measured(`boxcars of ${BOXCAR}`, `${gatehouse.url}/access/v1/evaluations`, boxcars, BOXCAR, Math.round(pdpGoals.boxcarDecisions / BOXCAR));
     return rows;
   },

@@ -64,7 +64,10 @@ const { env: startEnv, nodeArgs: serverNodeArgs, entry: startEntry } = startComm
 
 const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 const startGatehouse = (rateLimit: boolean, workers = 1, port = GATEHOUSE_PORT, load: BenchSection['load'] = 'm2m') =>
-  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers, load }), `http://127.0.0.1:${port}`, '/readyz', [...serverNodeArgs, ...profile]);
+  startProcess(startEntry, gatehouseEnv(runtime, dataDir, { port, rateLimit, workers, load }), `http://127.0.0.1:${port}`, '/readyz', [
+    ...serverNodeArgs,
+    ...profile,
+  ]);
 
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const modes = { on: [true], off: [false], both: [false, true] }[process.env.BENCH_RATE_LIMIT ?? 'both'] ?? [false];
@@ -91,7 +94,9 @@ try {
   }
   const comparisons = [
     ...(modes.includes(true) ? [{ name: 'rate limit on', start: () => startGatehouse(true, 1, LIMITED_PORT) }] : []),
-    ...(process.env.BENCH_CLUSTER !== '0' ? [{ name: 'WEB_CONCURRENCY=2', start: () => startGatehouse(false, 2, CLUSTER_PORT), memory: 'gatehouse, 2 workers (sum of both, for information)' }] : []),
+    ...(process.env.BENCH_CLUSTER !== '0'
+      ? [{ name: 'WEB_CONCURRENCY=2', start: () => startGatehouse(false, 2, CLUSTER_PORT), memory: 'gatehouse, 2 workers (sum of both, for information)' }]
+      : []),
   ];
   if ((!wanted || wanted.includes('m2m')) && comparisons.length) {
     // Ratios come from a fresh plain process and each variant running side by side, taking turns under the same load.
@@ -100,7 +105,12 @@ try {
       for (const { name, start, memory: memoryLabel } of comparisons) {
         const variant = await start();
         try {
-          results.push(...(await comparedJwtCases({ gatehouse: plain, services, runtime, rateLimit: false, metricsToken }, variant, { plain: `m2m (1 process, beside ${name})`, variant: `m2m (${name}, side by side)` })));
+          results.push(
+            ...(await comparedJwtCases({ gatehouse: plain, services, runtime, rateLimit: false, metricsToken }, variant, {
+              plain: `m2m (1 process, beside ${name})`,
+              variant: `m2m (${name}, side by side)`,
+            })),
+          );
         } finally {
           if (memoryLabel) memory[memoryLabel] = variant.peakRssMb();
           await variant.stop();
@@ -133,16 +143,34 @@ const ratios = {
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-const report = { at: new Date().toISOString(), node: process.version, loadGenerator, cpus: (await import('node:os')).cpus().length, goals, results, ratios, peakRssMb: memory };
+const report = {
+  at: new Date().toISOString(),
+  node: process.version,
+  loadGenerator,
+  cpus: (await import('node:os')).cpus().length,
+  goals,
+  results,
+  ratios,
+  peakRssMb: memory,
+};
 writeFileSync(join(root, `bench/results/${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
 const md = [
   `# Gatehouse benchmark, ${report.at}`,
   '',
-  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time from 64 loopback addresses, against the default rate limits; the m2m cases raise the per-address ceiling and the bench clients' quotas). Each section has a Gatehouse process of its own. Gatehouse runs as \`npm start\` does: \`${Object.entries(startEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs), and each ratio below pairs a variant with a plain process running beside it, the two taking turns the same way.`,
+  `Node ${report.node}, ${report.cpus} CPUs, ${loadGenerator} from this process, 50 connections, keep-alive, ${process.env.BENCH_DURATION ?? 10} s per case (the login section runs its own browserless client, ${process.env.BENCH_LOGIN_CONCURRENCY ?? 8} logins at a time from 64 loopback addresses, against the default rate limits; the m2m cases raise the per-address ceiling and the bench clients' quotas). Each section has a Gatehouse process of its own. Gatehouse runs as \`npm start\` does: \`${Object.entries(
+    startEnv,
+  )
+    .map(([k, v]) => `${k}=${v} `)
+    .join(
+      '',
+    )}node ${serverNodeArgs.join(' ')}\`. The bare oidc-provider runs with the same Node flags and environment; the JWT case and it run interleaved (Gatehouse, bare, bare, Gatehouse; each row is the mean of its two runs), and each ratio below pairs a variant with a plain process running beside it, the two taking turns the same way.`,
   '',
   '| section | case | req/s | goal | p50 ms | p99 ms | errors | non-2xx | server CPU ms/req |',
   '|---|---|---:|---:|---:|---:|---:|---:|---:|',
-  ...results.map((r) => `| ${r.section} | ${r.name} | ${r.requestsPerSecond} | ${r.goal ?? ''} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} | ${r.serverCpuMs ?? ''} |`),
+  ...results.map(
+    (r) =>
+      `| ${r.section} | ${r.name} | ${r.requestsPerSecond} | ${r.goal ?? ''} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} | ${r.serverCpuMs ?? ''} |`,
+  ),
   '',
   `- Gatehouse / bare oidc-provider (JWT client_credentials): ${ratios.jwtVsBare ?? 'n/a'} (goal ≥ ${goals.jwtVsBare})`,
   `- rate limiting on / off (JWT client_credentials, side by side): ${ratios.rateLimitOnVsOff ?? 'n/a (needs BENCH_RATE_LIMIT=both or on)'} (goal ≥ 0.9)`,

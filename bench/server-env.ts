@@ -15,7 +15,9 @@ export const root = resolve(import.meta.dirname, '..');
 export function startCommand(): { env: Record<string, string>; nodeArgs: string[]; entry: string } {
   const words = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
   return {
-    env: Object.fromEntries(words.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)])),
+    env: Object.fromEntries(
+      words.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]),
+    ),
     nodeArgs: words.filter((word) => word.startsWith('--')),
     entry: join(root, words[words.length - 1]),
   };
@@ -28,7 +30,11 @@ export function startCommand(): { env: Record<string, string>; nodeArgs: string[
  * here, and the bench clients' own quotas with `clients.update` (m2m.ts), as an operator would
  * for a known heavy service.
  */
-export function gatehouseEnv(runtime: Runtime, dataDir: string, { port, rateLimit, workers, load = 'm2m' }: { port: number; rateLimit: boolean; workers: number; load?: 'm2m' | 'login' }): Record<string, string> {
+export function gatehouseEnv(
+  runtime: Runtime,
+  dataDir: string,
+  { port, rateLimit, workers, load = 'm2m' }: { port: number; rateLimit: boolean; workers: number; load?: 'm2m' | 'login' },
+): Record<string, string> {
   return {
     ...startCommand().env,
     NODE_ENV: 'production',

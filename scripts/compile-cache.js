@@ -14,7 +14,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 if (!process.env.GATEHOUSE_FILL_COMPILE_CACHE) {
   const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(/\s+/);
   const flags = start.filter((word) => word.startsWith('--'));
-  const run = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, GATEHOUSE_FILL_COMPILE_CACHE: '1' } });
+  const run = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url)], {
+    stdio: 'inherit',
+    env: { ...process.env, GATEHOUSE_FILL_COMPILE_CACHE: '1' },
+  });
   process.exit(run.status ?? 1);
 }
 

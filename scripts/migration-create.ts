@@ -31,11 +31,9 @@ if (!databaseUrl) fail('DATABASE_URL must point to a scratch PostgreSQL server')
 
 try {
   await mkdir(migrationsDir, { recursive: true });
-  await writeFile(path.join(migrationsDir, 'migration_lock.toml'), LOCKFILE, { flag: 'wx' }).catch(
-    (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    },
-  );
+  await writeFile(path.join(migrationsDir, 'migration_lock.toml'), LOCKFILE, { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
 
   const sql = await createMigrator({ databaseUrl, migrationsDir, schemaPath }).diff();
   if (sql === '') fail('prisma/migrations already matches prisma/schema.prisma; nothing to write');

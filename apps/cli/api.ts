@@ -3,7 +3,15 @@ import { formatDate, table, UsageError, wholeSeconds, type Command, type Noun } 
 
 type Needs = { apis: ApiService };
 
-const describeApi = (api: ApiRecord) => ({ identifier: api.identifier, name: api.name, scopes: api.scopes, token_format: api.tokenFormat, ttl: api.ttl, rbac: api.rbac, created_at: api.createdAt });
+const describeApi = (api: ApiRecord) => ({
+  identifier: api.identifier,
+  name: api.name,
+  scopes: api.scopes,
+  token_format: api.tokenFormat,
+  ttl: api.ttl,
+  rbac: api.rbac,
+  created_at: api.createdAt,
+});
 
 const create: Command<Needs> = {
   summary: 'register an API (a resource server): the audience its access tokens name',
@@ -13,14 +21,27 @@ const create: Command<Needs> = {
     scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated scopes the API defines, e.g. "orders:read orders:write"' },
     'token-format': { type: 'string', field: 'tokenFormat', value: 'FORMAT', description: `${tokenFormats.join(' or ')} (default jwt, RFC 9068)` },
     ttl: { type: 'string', field: 'ttl', value: 'SECONDS', parse: wholeSeconds, description: 'access-token lifetime (default 3600)' },
-    rbac: { type: 'boolean', field: 'rbac', description: 'a user\'s token gets only the requested scopes that the user\'s roles on this API grant (see gatehouse role)' },
-    'resource-server': { type: 'string', field: 'resourceServers', value: 'CLIENT_ID', multiple: true, description: 'a client that is this API\'s service: it may introspect the API\'s tokens and exchange them (repeat for more)' },
+    rbac: {
+      type: 'boolean',
+      field: 'rbac',
+      description: "a user's token gets only the requested scopes that the user's roles on this API grant (see gatehouse role)",
+    },
+    'resource-server': {
+      type: 'string',
+      field: 'resourceServers',
+      value: 'CLIENT_ID',
+      multiple: true,
+      description: "a client that is this API's service: it may introspect the API's tokens and exchange them (repeat for more)",
+    },
   },
   async run({ fields }, { apis }) {
     const { resourceServers = [], ...body } = fields as Parameters<ApiService['create']>[0] & { resourceServers?: string[] };
     const api = await apis.create(body);
     for (const clientId of resourceServers) await apis.addResourceServer({ clientId, identifier: api.identifier });
-    return { text: `api ${api.identifier} created (${api.tokenFormat} tokens, ${api.ttl} s, scopes: ${api.scopes.join(' ') || '-'})`, json: { ...describeApi(api), resource_servers: resourceServers } };
+    return {
+      text: `api ${api.identifier} created (${api.tokenFormat} tokens, ${api.ttl} s, scopes: ${api.scopes.join(' ') || '-'})`,
+      json: { ...describeApi(api), resource_servers: resourceServers },
+    };
   },
 };
 
@@ -29,7 +50,10 @@ const list: Command<Needs> = {
   async run(_input, { apis }) {
     const all = await apis.list();
     return {
-      text: table(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'RBAC', 'CREATED'], all.map((a) => [a.identifier, a.scopes.join(' ') || '-', a.tokenFormat, a.ttl, a.rbac ? 'on' : 'off', formatDate(a.createdAt)])),
+      text: table(
+        ['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'RBAC', 'CREATED'],
+        all.map((a) => [a.identifier, a.scopes.join(' ') || '-', a.tokenFormat, a.ttl, a.rbac ? 'on' : 'off', formatDate(a.createdAt)]),
+      ),
       json: all.map(describeApi),
     };
   },
@@ -37,7 +61,7 @@ const list: Command<Needs> = {
 
 const grantOptions = {
   client: { type: 'string', field: 'clientId', value: 'ID', required: true, description: 'the client' },
-  api: { type: 'string', field: 'identifier', value: 'URI', required: true, description: 'the API\'s identifier' },
+  api: { type: 'string', field: 'identifier', value: 'URI', required: true, description: "the API's identifier" },
   scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated; default every scope of the API' },
 } as const;
 
@@ -46,7 +70,10 @@ const allow: Command<Needs> = {
   options: grantOptions,
   async run({ fields }, { apis }) {
     const grant = await apis.grantClient(fields as Parameters<ApiService['grantClient']>[0]);
-    return { text: `client ${fields.clientId} may get tokens for ${grant.identifier} with: ${grant.scopes.join(' ') || '(no scope)'}`, json: { client_id: fields.clientId, ...grant } };
+    return {
+      text: `client ${fields.clientId} may get tokens for ${grant.identifier} with: ${grant.scopes.join(' ') || '(no scope)'}`,
+      json: { client_id: fields.clientId, ...grant },
+    };
   },
 };
 
@@ -55,7 +82,10 @@ const allowExchange: Command<Needs> = {
   options: grantOptions,
   async run({ fields }, { apis }) {
     const policy = await apis.allowExchange(fields as Parameters<ApiService['allowExchange']>[0]);
-    return { text: `client ${policy.clientId} may exchange tokens for ${policy.identifier} (scopes: ${policy.scopes.join(' ') || 'any of the API\'s'})`, json: policy };
+    return {
+      text: `client ${policy.clientId} may exchange tokens for ${policy.identifier} (scopes: ${policy.scopes.join(' ') || "any of the API's"})`,
+      json: policy,
+    };
   },
 };
 
@@ -65,10 +95,16 @@ const onOff = (value: string, flag: string) => {
 };
 
 const update: Command<Needs> = {
-  summary: 'change an API\'s settings',
+  summary: "change an API's settings",
   args: ['URI'],
   options: {
-    rbac: { type: 'string', field: 'rbac', value: 'on|off', parse: onOff, description: 'on: a user\'s token gets only the requested scopes that the user\'s roles grant' },
+    rbac: {
+      type: 'string',
+      field: 'rbac',
+      value: 'on|off',
+      parse: onOff,
+      description: "on: a user's token gets only the requested scopes that the user's roles grant",
+    },
   },
   async run({ args: [identifier], fields }, { apis }) {
     if (fields.rbac === undefined) throw new UsageError('nothing to change (give --rbac on|off)');
@@ -78,11 +114,14 @@ const update: Command<Needs> = {
 };
 
 const addResourceServer: Command<Needs> = {
-  summary: 'make a client the API\'s resource server: it may introspect the API\'s tokens and exchange them',
+  summary: "make a client the API's resource server: it may introspect the API's tokens and exchange them",
   options: { client: grantOptions.client, api: grantOptions.api },
   async run({ fields }, { apis }) {
     const served = await apis.addResourceServer(fields as Parameters<ApiService['addResourceServer']>[0]);
-    return { text: `client ${served.clientId} is a resource server of ${served.identifier}`, json: { client_id: served.clientId, identifier: served.identifier } };
+    return {
+      text: `client ${served.clientId} is a resource server of ${served.identifier}`,
+      json: { client_id: served.clientId, identifier: served.identifier },
+    };
   },
 };
 

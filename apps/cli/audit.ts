@@ -21,7 +21,15 @@ const tail: Command<Needs> = {
     return {
       text: table(
         ['TIME', 'EVENT', 'ACTOR', 'USER', 'CLIENT', 'IP', 'DETAILS'],
-        events.map((e) => [formatDate(e.at), e.type, e.actor ?? '-', e.userId ?? '-', e.clientId ?? '-', e.ip ?? '-', e.details ? JSON.stringify(e.details) : '-']),
+        events.map((e) => [
+          formatDate(e.at),
+          e.type,
+          e.actor ?? '-',
+          e.userId ?? '-',
+          e.clientId ?? '-',
+          e.ip ?? '-',
+          e.details ? JSON.stringify(e.details) : '-',
+        ]),
       ),
       json: events,
     };

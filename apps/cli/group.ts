@@ -19,7 +19,10 @@ const list: Command<Needs> = {
   async run(_input, { authz }) {
     const all = await authz.directory.groups.list();
     return {
-      text: table(['NAME', 'MEMBERS', 'ROLES', 'CREATED'], all.map((g) => [g.name, g.members.length, g.roles.join(' ') || '-', formatDate(g.createdAt)])),
+      text: table(
+        ['NAME', 'MEMBERS', 'ROLES', 'CREATED'],
+        all.map((g) => [g.name, g.members.length, g.roles.join(' ') || '-', formatDate(g.createdAt)]),
+      ),
       json: all.map((g) => ({ name: g.name, members: g.members, roles: g.roles, created_at: g.createdAt })),
     };
   },

@@ -4,7 +4,10 @@ import { formatDate, table, type Command, type Noun } from './output.ts';
 type Needs = { keys: KeyService };
 
 const keyTable = (keys: KeyInfo[]) =>
-  table(['KID', 'ALG', 'STATE', 'ACTIVATES', 'EXPIRES'], keys.map((k) => [k.kid, k.alg, k.state, formatDate(k.activatesAt), formatDate(k.expiresAt)]));
+  table(
+    ['KID', 'ALG', 'STATE', 'ACTIVATES', 'EXPIRES'],
+    keys.map((k) => [k.kid, k.alg, k.state, formatDate(k.activatesAt), formatDate(k.expiresAt)]),
+  );
 
 const keyJson = (k: KeyInfo) => ({
   kid: k.kid,

@@ -56,18 +56,20 @@ function parseInvocation(argv: string[]): Invocation | { help: string } {
 
 function parseOptions(argv: string[], command: Command) {
   const own = command.options ?? {};
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { ...own, ...commonOptions }, allowPositionals: true, strict: true, tokens: true });
-  } catch (error) {
-    throw new UsageError(parseArgsMessage(error as Error & { code?: string }));
-  }
-  const { values, positionals, tokens } = parsed;
+  const parse = () => {
+    try {
+      return parseArgs({ args: argv, options: { ...own, ...commonOptions }, allowPositionals: true, strict: true, tokens: true });
+    } catch (error) {
+      throw new UsageError(parseArgsMessage(error as Error & { code?: string }));
+    }
+  };
+  const { values, positionals, tokens } = parse();
   const expected = command.args ?? [];
   if (positionals.length < expected.length) throw new UsageError(`missing ${expected.slice(positionals.length).join(' ')}`);
   // Positionals are not echoed: a stray one may be half of a password that was not quoted.
   const optional = command.optionalArgs ?? [];
-  if (positionals.length > expected.length + optional.length) throw new UsageError(`too many arguments (expected ${[...expected, ...optional.map((a) => `[${a}]`)].join(' ') || 'none'})`);
+  if (positionals.length > expected.length + optional.length)
+    throw new UsageError(`too many arguments (expected ${[...expected, ...optional.map((a) => `[${a}]`)].join(' ') || 'none'})`);
 
   const fields: Record<string, unknown> = {};
   for (const [flag, spec] of Object.entries(own)) {
@@ -142,7 +144,11 @@ async function execute(invocation: Invocation, config: Config): Promise<void> {
 const write = (stream: NodeJS.WriteStream, text: string) => new Promise<void>((resolve) => stream.write(text, () => resolve()));
 
 // Prisma opens its messages with the call that failed, which says nothing to an operator.
-const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim().replace(/^Invalid `[^`]+` invocation: /, '');
+const oneLine = (text: string) =>
+  text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^Invalid `[^`]+` invocation: /, '');
 
 /** The exit code and the one line that say what went wrong; never a stack trace. */
 function explain(error: unknown, invocation?: Invocation): [code: number, line: string] {

@@ -73,7 +73,11 @@ export class UsageError extends Error {
   }
 }
 
-export const commaSeparated = (raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean);
+export const commaSeparated = (raw: string) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 export function wholeSeconds(raw: string, flag: string): number {
   if (!/^\d+$/.test(raw)) throw new UsageError(`${flag}: expected a whole number of seconds`);
@@ -110,7 +114,9 @@ const usageLine = (name: string, command: Command) =>
     `gatehouse ${name}`,
     ...(command.args ?? []),
     ...(command.optionalArgs ?? []).map((arg) => `[${arg}]`),
-    ...Object.entries(command.options ?? {}).filter(([, spec]) => spec.required).map(([flag, spec]) => optionUsage(flag, spec)),
+    ...Object.entries(command.options ?? {})
+      .filter(([, spec]) => spec.required)
+      .map(([flag, spec]) => optionUsage(flag, spec)),
     '[options]',
   ].join(' ');
 
@@ -137,7 +143,12 @@ export function nounHelp(name: string, noun: Noun): string {
     sentence(noun.summary),
     '',
     'Commands:',
-    definitions(Object.entries(noun.commands).map(([verb, command]) => [[verb, ...(command.args ?? []), ...(command.optionalArgs ?? []).map((arg) => `[${arg}]`)].join(' '), command.summary])),
+    definitions(
+      Object.entries(noun.commands).map(([verb, command]) => [
+        [verb, ...(command.args ?? []), ...(command.optionalArgs ?? []).map((arg) => `[${arg}]`)].join(' '),
+        command.summary,
+      ]),
+    ),
     '',
     `Run 'gatehouse ${name} <command> --help' for a command's options.`,
   ].join('\n');

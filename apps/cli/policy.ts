@@ -34,8 +34,15 @@ function versionNumber(raw: string, flag: string, command?: string): number {
 }
 
 const fileOption = { type: 'string', field: 'file', value: 'PATH', description: 'a file of Cedar policies' } as const;
-const versionJson = (row: PolicyVersionRow) => ({ version: row.version, policies: row.policyIds, restored_from: row.restoredFrom, actor: row.actor, created_at: row.createdAt });
-const ids = (row: PolicyVersionRow) => `${row.policyIds.length} ${row.policyIds.length === 1 ? 'policy' : 'policies'}${row.policyIds.length ? `: ${row.policyIds.join(', ')}` : ''}`;
+const versionJson = (row: PolicyVersionRow) => ({
+  version: row.version,
+  policies: row.policyIds,
+  restored_from: row.restoredFrom,
+  actor: row.actor,
+  created_at: row.createdAt,
+});
+const ids = (row: PolicyVersionRow) =>
+  `${row.policyIds.length} ${row.policyIds.length === 1 ? 'policy' : 'policies'}${row.policyIds.length ? `: ${row.policyIds.join(', ')}` : ''}`;
 
 const set: Command<Needs> = {
   summary: 'check a file of Cedar policies and make it the live version (on an error nothing changes)',
@@ -64,9 +71,23 @@ const versions: Command<Needs> = {
     return {
       text: table(
         ['VERSION', 'LIVE', 'POLICIES', 'BY', 'CREATED', 'NOTE'],
-        all.map((v) => [v.version, v.version === last ? 'yes' : '', v.policyIds.length, v.actor ?? '-', formatDate(v.createdAt), v.restoredFrom ? `restores version ${v.restoredFrom}` : '']),
+        all.map((v) => [
+          v.version,
+          v.version === last ? 'yes' : '',
+          v.policyIds.length,
+          v.actor ?? '-',
+          formatDate(v.createdAt),
+          v.restoredFrom ? `restores version ${v.restoredFrom}` : '',
+        ]),
       ),
-      json: all.map((v) => ({ version: v.version, live: v.version === last, policies: v.policyIds, restored_from: v.restoredFrom, actor: v.actor, created_at: v.createdAt })),
+      json: all.map((v) => ({
+        version: v.version,
+        live: v.version === last,
+        policies: v.policyIds,
+        restored_from: v.restoredFrom,
+        actor: v.actor,
+        created_at: v.createdAt,
+      })),
     };
   },
 };
@@ -102,12 +123,47 @@ async function policiesToTry(fields: Record<string, unknown>, authz: Authz): Pro
 const test: Command<Needs> = {
   summary: 'evaluate one request against the live policies (or --file, or --version) and say which policies decided it',
   options: {
-    subject: { type: 'string', field: 'subject', value: 'user:ID|client:ID', required: true, description: 'who asks: a user by id (or email address) or a client by client_id', parse: (raw, flag) => typeAndId(raw, flag, 'user:ID or client:ID') },
+    subject: {
+      type: 'string',
+      field: 'subject',
+      value: 'user:ID|client:ID',
+      required: true,
+      description: 'who asks: a user by id (or email address) or a client by client_id',
+      parse: (raw, flag) => typeAndId(raw, flag, 'user:ID or client:ID'),
+    },
     action: { type: 'string', field: 'action', value: 'NAME', required: true, description: 'the action (Action::"NAME")' },
-    resource: { type: 'string', field: 'resource', value: 'TYPE:ID', required: true, description: 'the resource (TYPE::"ID")', parse: (raw, flag) => typeAndId(raw, flag, 'TYPE:ID') },
-    'resource-prop': { type: 'string', field: 'resourceProps', value: 'KEY=VALUE', multiple: true, parse: keyValue, description: 'a resource property; JSON values are taken as JSON ({"type":"user","id":"..."} is an entity); repeat for more' },
-    'subject-prop': { type: 'string', field: 'subjectProps', value: 'KEY=VALUE', multiple: true, parse: keyValue, description: 'a property the caller sends about the subject (principal.properties); repeat for more' },
-    context: { type: 'string', field: 'context', value: 'KEY=VALUE', multiple: true, parse: keyValue, description: 'a context entry (context.now is always the time now); repeat for more' },
+    resource: {
+      type: 'string',
+      field: 'resource',
+      value: 'TYPE:ID',
+      required: true,
+      description: 'the resource (TYPE::"ID")',
+      parse: (raw, flag) => typeAndId(raw, flag, 'TYPE:ID'),
+    },
+    'resource-prop': {
+      type: 'string',
+      field: 'resourceProps',
+      value: 'KEY=VALUE',
+      multiple: true,
+      parse: keyValue,
+      description: 'a resource property; JSON values are taken as JSON ({"type":"user","id":"..."} is an entity); repeat for more',
+    },
+    'subject-prop': {
+      type: 'string',
+      field: 'subjectProps',
+      value: 'KEY=VALUE',
+      multiple: true,
+      parse: keyValue,
+      description: 'a property the caller sends about the subject (principal.properties); repeat for more',
+    },
+    context: {
+      type: 'string',
+      field: 'context',
+      value: 'KEY=VALUE',
+      multiple: true,
+      parse: keyValue,
+      description: 'a context entry (context.now is always the time now); repeat for more',
+    },
     file: { ...fileOption, description: 'try the policies of this file instead of the live ones (nothing is stored)' },
     version: { type: 'string', field: 'version', value: 'VERSION', parse: versionNumber, description: 'try a stored version instead of the live one' },
   },
@@ -131,7 +187,12 @@ const test: Command<Needs> = {
     const result = await createDecisionPoint({ subjects: authz.subjects, policies: () => policySet }).evaluate(request);
     if (result.invalid) throw new AppError('policy.invalid_input', result.invalid);
     const known = (await authz.subjects.read(subject)).known;
-    const source = fields.file !== undefined ? `${fields.file} (not stored)` : policySet.version === undefined ? 'none set (everything is denied)' : `version ${policySet.version}`;
+    const source =
+      fields.file !== undefined
+        ? `${fields.file} (not stored)`
+        : policySet.version === undefined
+          ? 'none set (everything is denied)'
+          : `version ${policySet.version}`;
     const lines = [
       `decision: ${result.decision ? 'allow' : 'deny'}`,
       `decided by: ${result.reasons.join(', ') || 'no policy (default deny)'}`,
@@ -141,7 +202,13 @@ const test: Command<Needs> = {
     ];
     return {
       text: lines.join('\n'),
-      json: { decision: result.decision, reasons: result.reasons, errors: result.errors ?? [], policy_version: policySet.version ?? null, subject_known: known },
+      json: {
+        decision: result.decision,
+        reasons: result.reasons,
+        errors: result.errors ?? [],
+        policy_version: policySet.version ?? null,
+        subject_known: known,
+      },
     };
   },
 };

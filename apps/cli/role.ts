@@ -4,15 +4,20 @@ import { formatDate, table, UsageError, type Command, type Noun } from './output
 
 type Needs = { authz: Authz };
 
-const api = { type: 'string', field: 'api', value: 'URI', required: true, description: 'the API\'s identifier' } as const;
-const name = { type: 'string', field: 'name', value: 'NAME', required: true, description: 'the role\'s name' } as const;
+const api = { type: 'string', field: 'api', value: 'URI', required: true, description: "the API's identifier" } as const;
+const name = { type: 'string', field: 'name', value: 'NAME', required: true, description: "the role's name" } as const;
 
 const create: Command<Needs> = {
-  summary: 'define a role on an API: a named set of the API\'s scopes',
+  summary: "define a role on an API: a named set of the API's scopes",
   options: {
     api,
     name,
-    scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'space-separated scopes the API defines, e.g. "orders:read orders:write" (default none)' },
+    scopes: {
+      type: 'string',
+      field: 'scopes',
+      value: 'SCOPES',
+      description: 'space-separated scopes the API defines, e.g. "orders:read orders:write" (default none)',
+    },
   },
   async run({ fields }, { authz }) {
     const role = await authz.directory.roles.create(fields as { api: string; name: string; scopes?: string });
@@ -25,12 +30,19 @@ const create: Command<Needs> = {
 
 const list: Command<Needs> = {
   summary: 'list roles by API and name, with whom each is assigned to',
-  options: { api: { ...api, required: false, description: 'only this API\'s roles' } },
+  options: { api: { ...api, required: false, description: "only this API's roles" } },
   async run({ fields }, { authz }) {
     const all = await authz.directory.roles.list(fields.api as string | undefined);
-    const holders = (r: (typeof all)[number]) => [...r.users.map((id) => `user:${id}`), ...r.groups.map((g) => `group:${g}`), ...r.clients.map((id) => `client:${id}`)];
+    const holders = (r: (typeof all)[number]) => [
+      ...r.users.map((id) => `user:${id}`),
+      ...r.groups.map((g) => `group:${g}`),
+      ...r.clients.map((id) => `client:${id}`),
+    ];
     return {
-      text: table(['API', 'NAME', 'SCOPES', 'ASSIGNED TO', 'CREATED'], all.map((r) => [r.api, r.name, r.scopes.join(' ') || '-', holders(r).join(' ') || '-', formatDate(r.createdAt)])),
+      text: table(
+        ['API', 'NAME', 'SCOPES', 'ASSIGNED TO', 'CREATED'],
+        all.map((r) => [r.api, r.name, r.scopes.join(' ') || '-', holders(r).join(' ') || '-', formatDate(r.createdAt)]),
+      ),
       json: all.map((r) => ({ api: r.api, name: r.name, scopes: r.scopes, users: r.users, groups: r.groups, clients: r.clients, created_at: r.createdAt })),
     };
   },
@@ -47,7 +59,7 @@ const remove: Command<Needs> = {
 
 const assignmentOptions = {
   api,
-  role: { type: 'string', field: 'role', value: 'NAME', required: true, description: 'the role\'s name' },
+  role: { type: 'string', field: 'role', value: 'NAME', required: true, description: "the role's name" },
   user: { type: 'string', field: 'user', value: 'USER', description: 'a user, by id or email address' },
   group: { type: 'string', field: 'group', value: 'NAME', description: 'a group: each of its members holds the role' },
   client: { type: 'string', field: 'client', value: 'ID', description: 'a client, for the tokens it gets as itself (client_credentials)' },
@@ -83,6 +95,6 @@ const unassign: Command<Needs> = {
 };
 
 export const role: Noun = {
-  summary: 'roles: named sets of an API\'s scopes, assigned to users, groups and clients',
+  summary: "roles: named sets of an API's scopes, assigned to users, groups and clients",
   commands: { create, list, delete: remove, assign, unassign },
 };

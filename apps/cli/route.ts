@@ -33,19 +33,39 @@ function requirements(route: RouteRecord): string {
 const add: Command<Needs> = {
   summary: 'add an edge route: what API gateways let through for a host, path pattern and methods',
   options: {
-    host: { type: 'string', field: 'host', value: 'HOST', required: true, description: 'the host it protects (orders.example.test), or *.example.test for every name below one' },
-    path: { type: 'string', field: 'path', value: 'PATTERN', required: true, description: 'literal segments, :name for one named segment, a trailing * for the rest (/orders/:id, /static/*)' },
+    host: {
+      type: 'string',
+      field: 'host',
+      value: 'HOST',
+      required: true,
+      description: 'the host it protects (orders.example.test), or *.example.test for every name below one',
+    },
+    path: {
+      type: 'string',
+      field: 'path',
+      value: 'PATTERN',
+      required: true,
+      description: 'literal segments, :name for one named segment, a trailing * for the rest (/orders/:id, /static/*)',
+    },
     methods: { type: 'string', field: 'methods', value: 'METHODS', parse: commaSeparated, description: 'comma-separated, e.g. GET,HEAD (default: any method)' },
     public: { type: 'boolean', field: 'public', description: 'let every request through, with no token' },
     api: { type: 'string', field: 'api', value: 'URI', description: 'the API whose access tokens the route takes (their audience)' },
     scopes: { type: 'string', field: 'scopes', value: 'SCOPES', description: 'scopes the token must hold, e.g. "orders:read"' },
     roles: { type: 'string', field: 'roles', value: 'ROLES', description: 'roles on the API the caller must hold, every one of them' },
-    decide: { type: 'string', field: 'decide', value: 'ACTION:TYPE', description: 'also ask the policy decision point, e.g. update:order (resource.id: the last :name segment, else the path)' },
-    login: { type: 'boolean', field: 'login', description: 'send a browser without a token through Gatehouse\'s sign-in (an edge session cookie)' },
+    decide: {
+      type: 'string',
+      field: 'decide',
+      value: 'ACTION:TYPE',
+      description: 'also ask the policy decision point, e.g. update:order (resource.id: the last :name segment, else the path)',
+    },
+    login: { type: 'boolean', field: 'login', description: "send a browser without a token through Gatehouse's sign-in (an edge session cookie)" },
   },
   async run({ fields }, { routes }) {
     const route = await routes.add(fields as Parameters<RouteService['add']>[0]);
-    return { text: `route ${route.id} added: ${route.host} ${route.path} ${route.methods.join(',') || 'any method'} (${requirements(route)})`, json: describeRoute(route) };
+    return {
+      text: `route ${route.id} added: ${route.host} ${route.path} ${route.methods.join(',') || 'any method'} (${requirements(route)})`,
+      json: describeRoute(route),
+    };
   },
 };
 
@@ -54,7 +74,10 @@ const list: Command<Needs> = {
   async run(_input, { routes }) {
     const all = await routes.list();
     return {
-      text: table(['ID', 'HOST', 'PATH', 'METHODS', 'REQUIRES', 'CREATED'], all.map((r) => [r.id, r.host, r.path, r.methods.join(',') || '*', requirements(r), formatDate(r.createdAt)])),
+      text: table(
+        ['ID', 'HOST', 'PATH', 'METHODS', 'REQUIRES', 'CREATED'],
+        all.map((r) => [r.id, r.host, r.path, r.methods.join(',') || '*', requirements(r), formatDate(r.createdAt)]),
+      ),
       json: all.map(describeRoute),
     };
   },

@@ -10,7 +10,11 @@ const create: Command<Needs> = {
   summary: 'create a user who signs in with an email address and a password',
   options: {
     email: { type: 'string', field: 'email', value: 'EMAIL', required: true, description: 'sign-in address, stored lower-cased' },
-    'password-stdin': { type: 'boolean', field: 'passwordStdin', description: 'read the password from the first line of standard input (for scripts); without it, it is asked for on the terminal' },
+    'password-stdin': {
+      type: 'boolean',
+      field: 'passwordStdin',
+      description: 'read the password from the first line of standard input (for scripts); without it, it is asked for on the terminal',
+    },
     name: { type: 'string', field: 'name', value: 'NAME', description: 'full name (the OpenID Connect name claim)' },
   },
   async readInput({ passwordStdin, ...fields }) {
@@ -63,10 +67,17 @@ const unlock: Command<Needs> = {
 };
 
 const update: Command<{ authz: Authz }> = {
-  summary: 'set or remove a user\'s attributes, which policies read as principal.attributes',
+  summary: "set or remove a user's attributes, which policies read as principal.attributes",
   args: ['ID'],
   options: {
-    attr: { type: 'string', field: 'set', value: 'KEY=VALUE', multiple: true, parse: keyValue, description: 'set an attribute; a JSON value is taken as JSON (3, 2.5, true, "3", ["a"]), anything else as text; repeat for more' },
+    attr: {
+      type: 'string',
+      field: 'set',
+      value: 'KEY=VALUE',
+      multiple: true,
+      parse: keyValue,
+      description: 'set an attribute; a JSON value is taken as JSON (3, 2.5, true, "3", ["a"]), anything else as text; repeat for more',
+    },
     'remove-attr': { type: 'string', field: 'remove', value: 'KEY', multiple: true, description: 'remove an attribute; repeat for more' },
   },
   async readInput(fields) {
@@ -74,7 +85,11 @@ const update: Command<{ authz: Authz }> = {
     return fields;
   },
   async run({ args: [id], fields }, { authz }) {
-    const { userId, attributes } = await authz.directory.attributes.update({ user: id, set: record(fields.set), remove: fields.remove as string[] | undefined });
+    const { userId, attributes } = await authz.directory.attributes.update({
+      user: id,
+      set: record(fields.set),
+      remove: fields.remove as string[] | undefined,
+    });
     return { text: `updated user ${userId}; attributes: ${JSON.stringify(attributes)}`, json: { id: userId, attributes } };
   },
 };

@@ -30,7 +30,21 @@ export const accessTokenRetention = (config: Config) => Math.max(config.ttl.acce
  * what they change; without one, events are recorded as done by `actor` (the CLI passes 'cli').
  * `clock` is what their lockouts, secret and key lifetimes and caches read the time from.
  */
-export function createServices({ config, secrets, db, audit, actor, clock = systemClock }: { config: Config; secrets: Secrets; db: Database; audit?: AuditLog; actor?: string; clock?: Clock }) {
+export function createServices({
+  config,
+  secrets,
+  db,
+  audit,
+  actor,
+  clock = systemClock,
+}: {
+  config: Config;
+  secrets: Secrets;
+  db: Database;
+  audit?: AuditLog;
+  actor?: string;
+  clock?: Clock;
+}) {
   const passwords = createPasswordHasher(config.argon2);
   audit ??= createAuditLog(db, { actor, batchMs: 0, now: clock });
   const revocationQueries = createRevocationQueries(db);
@@ -53,7 +67,13 @@ export function createServices({ config, secrets, db, audit, actor, clock = syst
     }),
     apis: apisOn(audit),
     routes: createRouteService({ db, apis: apisOn(), audit }),
-    clients: createClientService({ queries: clientQueries, secrets: createSecretHasher(secrets.clientSecretPepper), audit, requireHttpsRedirects: config.production, now: clock }),
+    clients: createClientService({
+      queries: clientQueries,
+      secrets: createSecretHasher(secrets.clientSecretPepper),
+      audit,
+      requireHttpsRedirects: config.production,
+      now: clock,
+    }),
     keys: createKeyService({
       queries: createKeyQueries(db),
       encryption: createKeyEncryption(secrets.keyEncryptionKey),

@@ -98,7 +98,15 @@ function describe(error: unknown, { scheme, token }: { scheme: Scheme; token: st
   return scheme === 'DPoP' ? 'the access token or its DPoP proof is invalid' : 'the access token is invalid';
 }
 
-export function createExampleApi({ issuer, audience, publicUrl, clock = () => new Date(), onError = () => {}, pdpClient, orders = {} }: ExampleApiOptions & { publicUrl: string }): Koa {
+export function createExampleApi({
+  issuer,
+  audience,
+  publicUrl,
+  clock = () => new Date(),
+  onError = () => {},
+  pdpClient,
+  orders = {},
+}: ExampleApiOptions & { publicUrl: string }): Koa {
   const issuerUrl = new URL(issuer);
   // An http issuer is a development setup; under an https one, nothing is fetched over http.
   const http = { [oauth.allowInsecureRequests]: issuerUrl.protocol === 'http:' };
@@ -157,11 +165,17 @@ export function createExampleApi({ issuer, audience, publicUrl, clock = () => ne
     await next();
   }
 
-  const requireScope = (scope: string) => async function checkScope(ctx: Context, next: Next) {
-    const { scheme, token } = ctx.state as State;
-    if (!String(token.scope ?? '').split(' ').includes(scope)) return challenge(ctx, scheme, 403, 'insufficient_scope', `this route needs the ${scope} scope`, scope);
-    await next();
-  };
+  const requireScope = (scope: string) =>
+    async function checkScope(ctx: Context, next: Next) {
+      const { scheme, token } = ctx.state as State;
+      if (
+        !String(token.scope ?? '')
+          .split(' ')
+          .includes(scope)
+      )
+        return challenge(ctx, scheme, 403, 'insufficient_scope', `this route needs the ${scope} scope`, scope);
+      await next();
+    };
 
   const decisions = createPdp({ issuerUrl, http, pdpClient, authorizationServer, clock });
 
@@ -197,13 +211,24 @@ export function createExampleApi({ issuer, audience, publicUrl, clock = () => ne
   }
 
   const routes: Record<string, { scope: string; handle(ctx: Context): unknown }> = {
-    'GET /orders': { scope: 'orders:read', handle: (ctx) => (ctx.body = { orders: [], caller: (ctx.state as State).token.client_id, subject: (ctx.state as State).token.sub }) },
-    'POST /orders': { scope: 'orders:write', handle: (ctx) => ((ctx.status = 201), (ctx.body = { created: true })) },
+    'GET /orders': {
+      scope: 'orders:read',
+      handle: (ctx) => (ctx.body = { orders: [], caller: (ctx.state as State).token.client_id, subject: (ctx.state as State).token.sub }),
+    },
+    'POST /orders': {
+      scope: 'orders:write',
+      handle: (ctx) => {
+        ctx.status = 201;
+        ctx.body = { created: true };
+      },
+    },
     'PUT /orders/:id': { scope: 'orders:write', handle: updateOrder },
   };
   const routeOf = (method: string, path: string) => {
     const id = /^\/orders\/([^/]+)$/.exec(path)?.[1];
-    return id === undefined ? { found: routes[`${method} ${path}`], params: {} } : { found: routes[`${method} /orders/:id`], params: { id: decodeURIComponent(id) } };
+    return id === undefined
+      ? { found: routes[`${method} ${path}`], params: {} }
+      : { found: routes[`${method} /orders/:id`], params: { id: decodeURIComponent(id) } };
   };
 
   const app = new Koa();
@@ -234,7 +259,13 @@ interface Evaluation {
  * document is not used), and an access token for it from the client_credentials grant, reused
  * until shortly before it expires.
  */
-function createPdp({ issuerUrl, http, pdpClient, authorizationServer, clock }: {
+function createPdp({
+  issuerUrl,
+  http,
+  pdpClient,
+  authorizationServer,
+  clock,
+}: {
   issuerUrl: URL;
   http: Record<symbol, boolean>;
   pdpClient?: { clientId: string; clientSecret: string };
@@ -249,7 +280,8 @@ function createPdp({ issuerUrl, http, pdpClient, authorizationServer, clock }: {
     (endpoint ??= fetch(`${issuer}/.well-known/authzen-configuration`)
       .then(async (response) => {
         const metadata = (await response.json()) as { policy_decision_point?: string; access_evaluation_endpoint?: string };
-        if (metadata.policy_decision_point !== issuer || !metadata.access_evaluation_endpoint) throw new Error('the AuthZEN metadata names another policy decision point');
+        if (metadata.policy_decision_point !== issuer || !metadata.access_evaluation_endpoint)
+          throw new Error('the AuthZEN metadata names another policy decision point');
         return metadata.access_evaluation_endpoint;
       })
       .catch((error) => {
@@ -262,7 +294,13 @@ function createPdp({ issuerUrl, http, pdpClient, authorizationServer, clock }: {
     if (!pdpClient) throw new Error('no client configured to ask the policy decision point');
     const as = await authorizationServer();
     const client = { client_id: pdpClient.clientId };
-    const response = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(pdpClient.clientSecret), new URLSearchParams({ resource: `${issuer}/access/v1`, scope: 'access:evaluate' }), http);
+    const response = await oauth.clientCredentialsGrantRequest(
+      as,
+      client,
+      oauth.ClientSecretBasic(pdpClient.clientSecret),
+      new URLSearchParams({ resource: `${issuer}/access/v1`, scope: 'access:evaluate' }),
+      http,
+    );
     const result = await oauth.processClientCredentialsResponse(as, client, response);
     token = { value: result.access_token, renewAt: clock().getTime() + Math.max(0, (result.expires_in ?? 60) - 30) * 1000 };
     return token.value;
@@ -295,9 +333,10 @@ export async function startExampleApi(options: ExampleApiOptions): Promise<{ url
   return {
     url,
     server,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -1,4 +1,4 @@
-import { loadConfig } from '../core/config/config.ts';
+import { loadConfig, type Config } from '../core/config/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { openRuntime, type Runtime } from '../core/db/runtime.ts';
@@ -10,7 +10,7 @@ import { startServer } from './server.ts';
  */
 export async function main(): Promise<void> {
   const startedAt = performance.now();
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (error) {
@@ -31,9 +31,11 @@ export async function main(): Promise<void> {
     process.stderr.write(`gatehouse: cannot start: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  if (runtime.generatedSecrets) log.warn({ dataDir: config.dataDir }, 'development secrets generated (set KEY_ENCRYPTION_KEY, COOKIE_KEYS and CLIENT_SECRET_PEPPER in production)');
-  if (config.devInteractions) log.warn('DEV_INTERACTIONS is on: oidc-provider\'s development login pages are served');
-  if (config.production && config.metricsPort === undefined && config.publicMetrics === 'off') log.info('/metrics is not served: set METRICS_PORT (a listener of its own) or METRICS_TOKEN (a bearer token for the public port)');
+  if (runtime.generatedSecrets)
+    log.warn({ dataDir: config.dataDir }, 'development secrets generated (set KEY_ENCRYPTION_KEY, COOKIE_KEYS and CLIENT_SECRET_PEPPER in production)');
+  if (config.devInteractions) log.warn("DEV_INTERACTIONS is on: oidc-provider's development login pages are served");
+  if (config.production && config.metricsPort === undefined && config.publicMetrics === 'off')
+    log.info('/metrics is not served: set METRICS_PORT (a listener of its own) or METRICS_TOKEN (a bearer token for the public port)');
 
   const server = await startServer({ config, secrets: runtime.secrets, db: runtime.db, log });
   const database = runtime.embedded ? `embedded PostgreSQL, data in ${runtime.embedded.clusterDir}` : 'PostgreSQL at DATABASE_URL';
@@ -48,7 +50,8 @@ export async function main(): Promise<void> {
         `  Data:       ${database}`,
         '  Next:       npx gatehouse user create --email you@example.com   (asks for a password)',
         '',
-      ].join('\n') + '\n',
+        '',
+      ].join('\n'),
     );
   }
 

@@ -42,6 +42,7 @@ const providerPaths = new Set<string>([paths.discovery, paths.oauthMetadata, ...
 
 /** Whether oidc-provider owns this path (its own sub-paths, like /session/end/confirm and /auth/:uid, included). */
 export const isProviderPath = (path: string) =>
-  providerPaths.has(path) || path.startsWith(`${providerRoutes.end_session}/`) ||
+  providerPaths.has(path) ||
+  path.startsWith(`${providerRoutes.end_session}/`) ||
   // where a finished interaction resumes the authorization request (/auth/:uid)
   path.startsWith(`${providerRoutes.authorization}/`);

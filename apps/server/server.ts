@@ -63,9 +63,13 @@ export interface RunningServer {
  */
 function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex) {
   if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') return socket.destroy();
-  socket.end(rawAnswer(error.code === 'HPE_HEADER_OVERFLOW'
-    ? new AppError('invalid_request', 'request headers too large', { status: 431 })
-    : new AppError('invalid_request', 'malformed HTTP request', { status: 400 })));
+  socket.end(
+    rawAnswer(
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? new AppError('invalid_request', 'request headers too large', { status: 431 })
+        : new AppError('invalid_request', 'malformed HTTP request', { status: 400 }),
+    ),
+  );
 }
 
 /** Wires the services and starts listening. The caller owns the database and closes it after. */
@@ -115,7 +119,10 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
         onReject: metrics.rateLimited,
         clock,
         // A database outage would otherwise log at every sync interval.
-        onError: (err) => Date.now() - lastLimiterWarning > 10_000 && (lastLimiterWarning = Date.now()) && log.warn({ err }, 'rate limits not shared (database unreachable); limiting on this instance alone'),
+        onError: (err) =>
+          Date.now() - lastLimiterWarning > 10_000 &&
+          (lastLimiterWarning = Date.now()) &&
+          log.warn({ err }, 'rate limits not shared (database unreachable); limiting on this instance alone'),
       })
     : undefined;
   // The client lookup the provider finds clients with: the per-client budget reads each client's quota from it.
@@ -136,7 +143,22 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
     build(keySet) {
       publishedKeys = { version: keySet.version, keys: keySet.published };
       gatewayKeys = keySet.signing;
-      const provider = createProvider({ config, db, keySet, cookieKeys: secrets.cookieKeys, clients, clientLookup: providerClientLookup, users, resources, verifier, revocations, structured, subjects: authz.subjects, pages, clock });
+      const provider = createProvider({
+        config,
+        db,
+        keySet,
+        cookieKeys: secrets.cookieKeys,
+        clients,
+        clientLookup: providerClientLookup,
+        users,
+        resources,
+        verifier,
+        revocations,
+        structured,
+        subjects: authz.subjects,
+        pages,
+        clock,
+      });
       for (const step of providerEdge) provider.use(step);
       if (rateLimits) provider.use(rateLimits.clientAuthentication.protect(provider));
       provider.use(refuseControlCharacters(pages.renderError));
@@ -148,7 +170,9 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
       metadataOf.set(provider, metadata);
       provider.use(metadata.middleware);
       provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider error'));
-      provider.on('backchannel.error', (_ctx, err, client) => log.warn({ err, client_id: client.clientId, uri: client.backchannelLogoutUri }, 'back-channel logout failed'));
+      provider.on('backchannel.error', (_ctx, err, client) =>
+        log.warn({ err, client_id: client.clientId, uri: client.backchannelLogoutUri }, 'back-channel logout failed'),
+      );
       recordProviderEvents(provider, { audit, metrics });
       return provider;
     },
@@ -156,18 +180,44 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
 
   await apis.ensure({ identifier: pdpApiIdentifier(config.issuer), name: 'Gatehouse policy decision point', scopes: [EVALUATE_SCOPE] });
   const decisionPoint = await authz.startDecisionPoint({ onDecision: metrics.decision, onError: (err) => log.warn({ err }, 'policy refresh failed') });
-  const pdp = createPdpRouter({ issuer: config.issuer, verifier, decisions: decisionPoint, failures: rateLimits?.bearerFailures, audit, auditDenials: config.authz.auditDenials });
+  const pdp = createPdpRouter({
+    issuer: config.issuer,
+    verifier,
+    decisions: decisionPoint,
+    failures: rateLimits?.bearerFailures,
+    audit,
+    auditDenials: config.authz.auditDenials,
+  });
   const interactions = createInteractionRouter({ host, views, csrf, users, loginFailures: rateLimits?.loginFailures });
   // Edge authorization for API gateways (gateway/edge.ts).
   // --decide routes ask the same policy decision point as the AuthZEN endpoints.
   const gateway = await createEdge({
-    config, secrets, db, log, metrics, verifier, revocations, provider: () => host.provider, signingKeys: () => gatewayKeys, views,
+    config,
+    secrets,
+    db,
+    log,
+    metrics,
+    verifier,
+    revocations,
+    provider: () => host.provider,
+    signingKeys: () => gatewayKeys,
+    views,
     directory: authz.subjects,
     decide: (request) => decisionPoint.evaluate(request),
     clock,
   });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics, config.host, config.metricsPort);
-  const app = createApp({ issuer: config.issuer, db, log, views, edge, trustedProxies: config.trustedProxies, metrics, publicMetrics: config.publicMetrics, routers: [createStaticRouter(), interactions, pdp, gateway.router] });
+  const app = createApp({
+    issuer: config.issuer,
+    db,
+    log,
+    views,
+    edge,
+    trustedProxies: config.trustedProxies,
+    metrics,
+    publicMetrics: config.publicMetrics,
+    routers: [createStaticRouter(), interactions, pdp, gateway.router],
+  });
   // The provider's edge steps, for discovery and JWKS answered from memory.
   const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
   const server = createServer(gateway.listener(dispatch(host, app, metadataEdge)));
@@ -180,7 +230,11 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
 
   const sweeper = setInterval(() => {
     Promise.all([sweepExpired(db), keys.sweep(), audit.sweep(config.auditRetentionDays), revocationQueries.sweep(), rateLimitQueries.sweep(clock())])
-      .then(([artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets]) => (artifacts || retiredKeys || auditEvents || revocations || rateLimitBuckets) && log.debug({ artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets }, 'swept expired rows'))
+      .then(
+        ([artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets]) =>
+          (artifacts || retiredKeys || auditEvents || revocations || rateLimitBuckets) &&
+          log.debug({ artifacts, retiredKeys, auditEvents, revocations, rateLimitBuckets }, 'swept expired rows'),
+      )
       .catch((err) => log.warn({ err }, 'sweep failed'));
   }, config.sweepInterval * 1000).unref();
 

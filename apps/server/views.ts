@@ -17,8 +17,7 @@ export interface Views {
 
 export function createViews(dir = viewsDir): Views {
   const eta = new Eta({ views: dir, cache: true, autoEscape: true });
-  const html = (name: string, data: Record<string, unknown>) =>
-    eta.render(name, { stylesheet: paths.stylesheet, ...data });
+  const html = (name: string, data: Record<string, unknown>) => eta.render(name, { stylesheet: paths.stylesheet, ...data });
   return {
     html,
     render(ctx, name, data, status = 200) {

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { createCookieJar } from '../support/cookie-jar.ts';
 import type { TestServer } from '../support/server.ts';
-import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
+import { authorizationRequest, PASSWORD, signIn, type ssoFixtures, startSsoServer } from '../support/sso.ts';
 
 let sso: Awaited<ReturnType<typeof startSsoServer>>;
 let server: TestServer;
@@ -64,7 +64,12 @@ describe('authorization code flow with PKCE', () => {
 
   it('refuses the plain PKCE method', async () => {
     const app = await fixtures.createClient({ authMethod: 'none' });
-    const url = client.buildAuthorizationUrl(app.config, { redirect_uri: app.redirectUri, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
+    const url = client.buildAuthorizationUrl(app.config, {
+      redirect_uri: app.redirectUri,
+      scope: 'openid',
+      code_challenge: 'a'.repeat(43),
+      code_challenge_method: 'plain',
+    });
     const response = await fetch(url, { redirect: 'manual' });
     expect(new URL(response.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
   });
@@ -109,7 +114,11 @@ describe('authorization code flow with PKCE', () => {
   it('answers UserInfo over POST with a Bearer token too', async () => {
     const app = await fixtures.createClient();
     const { request, callback } = await codeFor(app);
-    const tokens = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+    const tokens = await client.authorizationCodeGrant(app.config, callback, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
     const response = await fetch(`${server.url}/me`, { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ sub: tokens.claims()!.sub, email: 'ada@example.com' });
@@ -123,7 +132,11 @@ describe('authorization code flow with PKCE', () => {
     });
     const { callback, pages } = await signIn(createCookieJar(), request.url, { email: 'ada@example.com', password: PASSWORD, consent: 'allow' });
     expect(pages[1].html).toContain('See your email address');
-    const tokens = await client.authorizationCodeGrant(app.config, new URL(callback!), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+    const tokens = await client.authorizationCodeGrant(app.config, new URL(callback!), {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
     expect(tokens.claims()).toMatchObject({ email: 'ada@example.com' });
     expect(tokens.claims()!.name).toBeUndefined();
   });

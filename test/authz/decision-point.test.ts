@@ -45,7 +45,12 @@ let pdp: DecisionPoint;
 let clock = 1_500_000;
 const ids: Record<string, string> = {};
 
-const request = (subject: string, action: string, resource: { type: string; id: string; properties?: Record<string, unknown> }, extra: { subjectProperties?: Record<string, unknown>; context?: Record<string, unknown> } = {}) => ({
+const request = (
+  subject: string,
+  action: string,
+  resource: { type: string; id: string; properties?: Record<string, unknown> },
+  extra: { subjectProperties?: Record<string, unknown>; context?: Record<string, unknown> } = {},
+) => ({
   subject: { type: 'user', id: subject, properties: extra.subjectProperties },
   action: { name: action },
   resource,
@@ -97,8 +102,14 @@ describe('Cedar decisions with what the directory knows', () => {
   });
 
   it('compares resource.owner with the principal when the owner is sent as {type, id}', async () => {
-    expect(await pdp.evaluate(request(ids.ada, 'update', order('o-2', { owner: { type: 'user', id: ids.ada } })))).toEqual({ decision: true, reasons: ['owner-update'] });
-    expect(await pdp.evaluate(request(ids.ada, 'update', order('o-2', { owner: { type: 'User', id: ids.ada } })))).toEqual({ decision: true, reasons: ['owner-update'] });
+    expect(await pdp.evaluate(request(ids.ada, 'update', order('o-2', { owner: { type: 'user', id: ids.ada } })))).toEqual({
+      decision: true,
+      reasons: ['owner-update'],
+    });
+    expect(await pdp.evaluate(request(ids.ada, 'update', order('o-2', { owner: { type: 'User', id: ids.ada } })))).toEqual({
+      decision: true,
+      reasons: ['owner-update'],
+    });
     expect(await pdp.evaluate(request(ids.ada, 'update', order('o-3', { owner: { type: 'user', id: ids.bob } })))).toEqual({ decision: false, reasons: [] });
   });
 
@@ -111,11 +122,17 @@ describe('Cedar decisions with what the directory knows', () => {
   it('gives email and name when known, and what the caller sent as principal.properties', async () => {
     expect(await pdp.evaluate(request(ids.ada, 'hello', { type: 'greeting', id: 'g' }))).toEqual({ decision: true, reasons: ['named-hello'] });
     expect(await pdp.evaluate(request(ids.bob, 'hello', { type: 'greeting', id: 'g' }))).toEqual({ decision: false, reasons: [] });
-    expect(await pdp.evaluate(request(ids.bob, 'ping', { type: 'service', id: 's' }, { subjectProperties: { mfa: true } }))).toEqual({ decision: true, reasons: ['mfa-ping'] });
-    expect(await pdp.evaluate(request(ids.bob, 'ping', { type: 'service', id: 's' }, { subjectProperties: { mfa: false } }))).toEqual({ decision: false, reasons: [] });
+    expect(await pdp.evaluate(request(ids.bob, 'ping', { type: 'service', id: 's' }, { subjectProperties: { mfa: true } }))).toEqual({
+      decision: true,
+      reasons: ['mfa-ping'],
+    });
+    expect(await pdp.evaluate(request(ids.bob, 'ping', { type: 'service', id: 's' }, { subjectProperties: { mfa: false } }))).toEqual({
+      decision: false,
+      reasons: [],
+    });
   });
 
-  it('puts Gatehouse\'s clock in context.now, whatever the caller sent', async () => {
+  it("puts Gatehouse's clock in context.now, whatever the caller sent", async () => {
     clock = 1_500_000;
     expect(await pdp.evaluate(request(ids.carol, 'archive', order()))).toEqual({ decision: true, reasons: ['office-hours'] });
     clock = 2_500_000;
@@ -123,20 +140,28 @@ describe('Cedar decisions with what the directory knows', () => {
     clock = 1_500_000;
   });
 
-  it('passes the caller\'s context, and fractional numbers as Cedar decimals', async () => {
+  it("passes the caller's context, and fractional numbers as Cedar decimals", async () => {
     const invoice = (amount: number) => ({ type: 'invoice', id: 'i-1', properties: { amount } });
-    expect(await pdp.evaluate(request(ids.carol, 'approve', invoice(250.25), { context: { channel: 'web' } }))).toEqual({ decision: true, reasons: ['big-spender'] });
+    expect(await pdp.evaluate(request(ids.carol, 'approve', invoice(250.25), { context: { channel: 'web' } }))).toEqual({
+      decision: true,
+      reasons: ['big-spender'],
+    });
     expect(await pdp.evaluate(request(ids.carol, 'approve', invoice(100.5), { context: { channel: 'web' } }))).toEqual({ decision: false, reasons: [] });
     expect(await pdp.evaluate(request(ids.carol, 'approve', invoice(250.75), { context: { channel: 'mail' } }))).toEqual({ decision: false, reasons: [] });
   });
 
   it('passes a whole number as a Long, even where a policy expects a decimal (JSON cannot tell 250 from 250.0)', async () => {
-    const result = await pdp.evaluate(request(ids.carol, 'approve', { type: 'invoice', id: 'i-2', properties: { amount: 250 } }, { context: { channel: 'web' } }));
+    const result = await pdp.evaluate(
+      request(ids.carol, 'approve', { type: 'invoice', id: 'i-2', properties: { amount: 250 } }, { context: { channel: 'web' } }),
+    );
     expect(result).toEqual({ decision: false, reasons: [], errors: ['big-spender: type error: expected decimal, got long'] });
   });
 
   it('names every policy that permitted, in file order', async () => {
-    expect(await pdp.evaluate(request(ids.bob, 'update', order('o-7', { owner: { type: 'user', id: ids.bob } })))).toEqual({ decision: true, reasons: ['editors-update', 'owner-update'] });
+    expect(await pdp.evaluate(request(ids.bob, 'update', order('o-7', { owner: { type: 'user', id: ids.bob } })))).toEqual({
+      decision: true,
+      reasons: ['editors-update', 'owner-update'],
+    });
   });
 
   it('lets a forbid override every permit, and names it', async () => {
@@ -161,9 +186,15 @@ describe('Cedar decisions on what the directory does not know', () => {
 
   it('evaluates an unknown user with only what was sent', async () => {
     const stranger = '00000000-0000-4000-8000-000000000001';
-    expect(await pdp.evaluate(request(stranger, 'ping', { type: 'service', id: 's' }, { subjectProperties: { mfa: true } }))).toEqual({ decision: true, reasons: ['mfa-ping'] });
+    expect(await pdp.evaluate(request(stranger, 'ping', { type: 'service', id: 's' }, { subjectProperties: { mfa: true } }))).toEqual({
+      decision: true,
+      reasons: ['mfa-ping'],
+    });
     expect(await pdp.evaluate(request('not-even-a-uuid', 'read', order()))).toEqual({ decision: false, reasons: [] });
-    expect(await pdp.evaluate({ subject: { type: 'client', id: 'no-such-client' }, action: { name: 'export' }, resource: order() })).toEqual({ decision: false, reasons: [] });
+    expect(await pdp.evaluate({ subject: { type: 'client', id: 'no-such-client' }, action: { name: 'export' }, resource: order() })).toEqual({
+      decision: false,
+      reasons: [],
+    });
   });
 });
 
@@ -173,7 +204,11 @@ describe('requests Cedar cannot take', () => {
   it('denies a resource type that is not a Cedar name with the reason, instead of throwing', async () => {
     for (const type of ['or der', '1order', 'if', 'a::', '__cedar', '']) {
       const result = await pdp.evaluate(request(ids.ada, 'read', { type, id: 'o-1' }));
-      expect(result).toEqual(invalid(`resource.type: ${JSON.stringify(type)} is not a Cedar entity type name (letters, digits and _, not starting with a digit; namespaces joined by ::)`));
+      expect(result).toEqual(
+        invalid(
+          `resource.type: ${JSON.stringify(type)} is not a Cedar entity type name (letters, digits and _, not starting with a digit; namespaces joined by ::)`,
+        ),
+      );
     }
   });
 
@@ -184,7 +219,10 @@ describe('requests Cedar cannot take', () => {
       [{ tags: ['a', null] }, 'resource.properties.tags.1: null is not a Cedar value'],
       [{ __entity: { type: 'User', id: ids.ada } }, 'resource.properties.__entity: keys starting with __ are reserved by Cedar'],
       [{ owner: { type: 'no way', id: 'x' } }, 'resource.properties.owner.type: "no way" is not a Cedar entity type name'],
-      [{ deep: JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`) }, expect.stringMatching(/^resource\.properties\.deep(\.a)+: nested deeper than 16 levels$/) as unknown as string],
+      [
+        { deep: JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`) },
+        expect.stringMatching(/^resource\.properties\.deep(\.a)+: nested deeper than 16 levels$/) as unknown as string,
+      ],
     ];
     for (const [properties, problem] of cases) {
       expect(await pdp.evaluate(request(ids.ada, 'read', order('o-5', properties)))).toEqual(invalid(problem));
@@ -235,18 +273,24 @@ describe('boxcars (AuthZEN evaluations)', () => {
 
   it('answers a bad item of a boxcar as an invalid deny and goes on', async () => {
     const results = await pdp.evaluateMany([request(ids.ada, 'read', { type: 'or der', id: 'x' }), permit()]);
-    expect(results.map((r) => [r.decision, r.invalid !== undefined])).toEqual([[false, true], [true, false]]);
+    expect(results.map((r) => [r.decision, r.invalid !== undefined])).toEqual([
+      [false, true],
+      [true, false],
+    ]);
   });
 });
 
 describe('onDecision', () => {
-  it('reports the engine\'s own time of each decision apart from the rest', async () => {
+  it("reports the engine's own time of each decision apart from the rest", async () => {
     const seen: Array<{ decision: boolean; invalid: boolean; engineSeconds: number }> = [];
     const set = fixedPolicySet(1, POLICIES);
     const timed = createDecisionPoint({ subjects: f.services.authz.subjects, policies: () => set, onDecision: (o) => seen.push(o) });
     await timed.evaluate(request(ids.ada, 'read', order()));
     await timed.evaluate(request(ids.ada, 'read', { type: 'or der', id: 'x' }));
-    expect(seen).toEqual([{ decision: true, invalid: false, engineSeconds: expect.any(Number) }, { decision: false, invalid: true, engineSeconds: 0 }]);
+    expect(seen).toEqual([
+      { decision: true, invalid: false, engineSeconds: expect.any(Number) },
+      { decision: false, invalid: true, engineSeconds: 0 },
+    ]);
     expect(seen[0].engineSeconds).toBeGreaterThan(0);
     expect(seen[0].engineSeconds).toBeLessThan(0.5);
   });

@@ -55,7 +55,8 @@ beforeAll(async () => {
   token = issued.token.access_token;
   // The server polls for the policy version every second (a real timer): ask until it has it.
   const deadline = Date.now() + 5000;
-  while (!(await decision(request(ada, 'update', { id: 'policies-loaded' }))).body.decision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (!(await decision(request(ada, 'update', { id: 'policies-loaded' }))).body.decision && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
 });
 afterAll(() => f?.close());
 
@@ -73,7 +74,10 @@ describe('GET /.well-known/authzen-configuration', () => {
 
 describe('POST /access/v1/evaluation (AuthZEN 1.0)', () => {
   it('permits a member of a group a policy names, and says which policy decided', async () => {
-    expect(await decision(request(ada, 'update', {}))).toEqual({ status: 200, body: { decision: true, context: { reason_admin: { en: 'permitted by managers-update-orders' } } } });
+    expect(await decision(request(ada, 'update', {}))).toEqual({
+      status: 200,
+      body: { decision: true, context: { reason_admin: { en: 'permitted by managers-update-orders' } } },
+    });
   });
 
   it('answers a denial with 200 {"decision": false}', async () => {
@@ -86,7 +90,10 @@ describe('POST /access/v1/evaluation (AuthZEN 1.0)', () => {
   });
 
   it('lets a forbid win over a permit', async () => {
-    expect((await decision(request(ada, 'update', { properties: { archived: true } }))).body).toEqual({ decision: false, context: { reason_admin: { en: 'forbidden by no-deleting-archived' } } });
+    expect((await decision(request(ada, 'update', { properties: { archived: true } }))).body).toEqual({
+      decision: false,
+      context: { reason_admin: { en: 'forbidden by no-deleting-archived' } },
+    });
   });
 
   it('denies an unknown action or resource type and an unknown subject, without an error', async () => {
@@ -95,7 +102,7 @@ describe('POST /access/v1/evaluation (AuthZEN 1.0)', () => {
     expect((await decision(request('00000000-0000-0000-0000-000000000000', 'update', {}))).body.decision).toBe(false);
   });
 
-  it('echoes the caller\'s X-Request-ID', async () => {
+  it("echoes the caller's X-Request-ID", async () => {
     const response = await evaluate(request(ada, 'update', {}), { headers: { 'x-request-id': 'bfe9eb29-ab87-4ca3-be83-a1d5d8305716' } });
     expect(response.headers.get('x-request-id')).toBe('bfe9eb29-ab87-4ca3-be83-a1d5d8305716');
   });
@@ -103,8 +110,10 @@ describe('POST /access/v1/evaluation (AuthZEN 1.0)', () => {
   it('writes sampled denials to the audit trail with the caller', async () => {
     await decision(request(bob, 'update', { id: 'audited-order' }));
     // The server writes audit events in batches (every 20 ms).
-    const audited = async () => (await f.services.audit.tail({ clientId: caller.clientId, limit: 1000 }))
-      .filter((e) => e.type === 'authz.denied' && (e.details as { resource: { id: string } }).resource.id === 'audited-order');
+    const audited = async () =>
+      (await f.services.audit.tail({ clientId: caller.clientId, limit: 1000 })).filter(
+        (e) => e.type === 'authz.denied' && (e.details as { resource: { id: string } }).resource.id === 'audited-order',
+      );
     let events = await audited();
     for (let i = 0; i < 20 && !events.length; i++) events = await new Promise((r) => setTimeout(r, 50)).then(audited);
     expect(events.map((e) => [e.actor, (e.details as { action: string }).action])).toEqual([[`client:${caller.clientId}`, 'update']]);
@@ -145,9 +154,19 @@ describe('POST /access/v1/evaluations (boxcar)', () => {
   });
 
   it('answers one invalid evaluation with a denial carrying its error, and the others normally', async () => {
-    const response = await evaluate({ subject: { type: 'user', id: ada }, action: { name: 'update' }, evaluations: [{ resource: { type: 'order', id: '1' } }, { resource: { type: 'not a cedar name', id: '2' } }] }, { path: '/access/v1/evaluations' });
+    const response = await evaluate(
+      {
+        subject: { type: 'user', id: ada },
+        action: { name: 'update' },
+        evaluations: [{ resource: { type: 'order', id: '1' } }, { resource: { type: 'not a cedar name', id: '2' } }],
+      },
+      { path: '/access/v1/evaluations' },
+    );
     const body = (await response.json()) as { evaluations: Array<{ decision: boolean; context?: { error?: { status: number } } }> };
-    expect(body.evaluations.map((e) => [e.decision, e.context?.error?.status])).toEqual([[true, undefined], [false, 400]]);
+    expect(body.evaluations.map((e) => [e.decision, e.context?.error?.status])).toEqual([
+      [true, undefined],
+      [false, 400],
+    ]);
   });
 
   it('behaves as a single evaluation without an evaluations array', async () => {
@@ -157,9 +176,17 @@ describe('POST /access/v1/evaluations (boxcar)', () => {
 
 describe('policy changes', () => {
   it('reach every instance within POLICY_REFRESH_INTERVAL, and a rollback too', async () => {
-    const second = await startTestServer({ databaseUrl: f.database.url, secrets: f.server.secrets, env: { ISSUER: f.server.issuer, AUTHZ_CACHE_TTL: '0', POLICY_REFRESH_INTERVAL: '1' } });
-    const at = (base: string) => fetch(`${base}/access/v1/evaluation`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(request(bob, 'update', {})) })
-      .then(async (r) => ((await r.json()) as { decision: boolean }).decision);
+    const second = await startTestServer({
+      databaseUrl: f.database.url,
+      secrets: f.server.secrets,
+      env: { ISSUER: f.server.issuer, AUTHZ_CACHE_TTL: '0', POLICY_REFRESH_INTERVAL: '1' },
+    });
+    const at = (base: string) =>
+      fetch(`${base}/access/v1/evaluation`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(request(bob, 'update', {})),
+      }).then(async (r) => ((await r.json()) as { decision: boolean }).decision);
     const until = async (expected: boolean) => {
       const deadline = Date.now() + 5000;
       let seen: boolean[] = [];
@@ -184,7 +211,11 @@ describe('policy changes', () => {
 
 describe('who may ask', () => {
   it('answers a request without a token with 401 and a Bearer challenge', async () => {
-    const response = await fetch(url('/access/v1/evaluation'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request(ada, 'update', {})) });
+    const response = await fetch(url('/access/v1/evaluation'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request(ada, 'update', {})),
+    });
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="${f.server.issuer}/access/v1"`);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -222,7 +253,12 @@ describe('bad input (never a 500)', () => {
     ['no subject', { action: { name: 'read' }, resource: { type: 'order', id: '1' } }, 400, /^subject: /],
     ['no action', { subject: { type: 'user', id: 'u' }, resource: { type: 'order', id: '1' } }, 400, /^action: /],
     ['no resource', { subject: { type: 'user', id: 'u' }, action: { name: 'read' } }, 400, /^resource: /],
-    ['a subject id that is a number', { subject: { type: 'user', id: 7 }, action: { name: 'read' }, resource: { type: 'order', id: '1' } }, 400, /^subject\.id: expected a string/],
+    [
+      'a subject id that is a number',
+      { subject: { type: 'user', id: 7 }, action: { name: 'read' }, resource: { type: 'order', id: '1' } },
+      400,
+      /^subject\.id: expected a string/,
+    ],
     ['context that is an array', { ...request('u', 'read', {}), context: [1] }, 400, /^context: expected an object/],
     ['a subject type other than user or client', { ...request('u', 'read', {}), subject: { type: 'robot', id: 'r' } }, 400, /subject\.type/],
     ['a resource type that is no Cedar identifier', { ...request('u', 'read', {}), resource: { type: 'order items', id: '1' } }, 400, /order items/],
@@ -242,7 +278,14 @@ describe('bad input (never a 500)', () => {
   });
 
   it('answers a boxcar of 1,000 evaluations (past the limit of 100) with 400', async () => {
-    const response = await evaluate({ subject: { type: 'user', id: ada }, action: { name: 'read' }, evaluations: Array.from({ length: 1000 }, (_, i) => ({ resource: { type: 'order', id: String(i) } })) }, { path: '/access/v1/evaluations' });
+    const response = await evaluate(
+      {
+        subject: { type: 'user', id: ada },
+        action: { name: 'read' },
+        evaluations: Array.from({ length: 1000 }, (_, i) => ({ resource: { type: 'order', id: String(i) } })),
+      },
+      { path: '/access/v1/evaluations' },
+    );
     expect(response.status).toBe(400);
     expect(((await response.json()) as { detail: string }).detail).toBe('evaluations: at most 100 in one request');
   });

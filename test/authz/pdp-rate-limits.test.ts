@@ -6,7 +6,11 @@ let token: string;
 const body = JSON.stringify({ subject: { type: 'user', id: 'someone' }, action: { name: 'read' }, resource: { type: 'order', id: '1' } });
 const from = { first: fetchFrom('127.0.0.2'), second: fetchFrom('127.0.0.3') };
 const evaluate = (send: typeof from.first, bearer: string) =>
-  send(`${f.server.running.url}/access/v1/evaluation`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body });
+  send(`${f.server.running.url}/access/v1/evaluation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+    body,
+  });
 
 beforeAll(async () => {
   f = await startM2m({
@@ -30,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('rate limits at the policy decision point', () => {
-  it('never counts a service\'s decisions against its address\'s request ceiling', async () => {
+  it("never counts a service's decisions against its address's request ceiling", async () => {
     const statuses = [];
     for (let i = 0; i < 60; i++) statuses.push((await evaluate(from.first, token)).status);
     expect(new Set(statuses)).toEqual(new Set([200]));

@@ -18,7 +18,10 @@ beforeAll(async () => {
 afterAll(() => f?.close());
 
 const refusal = async (work: Promise<unknown>) => {
-  const error = await work.then(() => undefined, (e: unknown) => e);
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(AppError);
   return { code: (error as AppError).code, message: (error as AppError).message, status: (error as AppError).status };
 };
@@ -43,20 +46,43 @@ describe('parsing a policy file', () => {
     expect(set.policies.map((p) => [p.id, p.line])).toEqual(Array.from({ length: 12 }, (_, i) => [`policy${i}`, i + 1]));
     const pdp = createDecisionPoint({ subjects: f.services.authz.subjects, policies: () => set });
     for (const i of [2, 10, 11]) {
-      expect(await pdp.evaluate({ subject: { type: 'user', id: ada }, action: { name: `a${i}` }, resource: { type: 'thing', id: '1' } })).toEqual({ decision: true, reasons: [`policy${i}`] });
+      expect(await pdp.evaluate({ subject: { type: 'user', id: ada }, action: { name: `a${i}` }, resource: { type: 'thing', id: '1' } })).toEqual({
+        decision: true,
+        reasons: [`policy${i}`],
+      });
     }
   });
 
   it('refuses a syntax error, a duplicate id and a template, naming the line', () => {
-    expect(parsePolicies(`${READ_ALL}\npermit(principal, action resource);`)).toEqual({ ok: false, line: 4, message: expect.stringMatching(/^unexpected token `resource`; expected/) });
+    expect(parsePolicies(`${READ_ALL}\npermit(principal, action resource);`)).toEqual({
+      ok: false,
+      line: 4,
+      message: expect.stringMatching(/^unexpected token `resource`; expected/),
+    });
     expect(parsePolicies(`${READ_ALL}\n${READ_ALL}`)).toEqual({ ok: false, line: 4, message: 'policy id read-all is already used by the policy on line 1' });
-    expect(parsePolicies(`permit(principal, action, resource);\n@id("policy0")\nforbid(principal, action, resource);`)).toEqual({ ok: false, line: 2, message: 'policy id policy0 is already used by the policy on line 1' });
-    expect(parsePolicies(`${READ_ALL}permit(principal == ?principal, action, resource);`)).toEqual({ ok: false, line: 3, message: 'templates (policies with ?principal or ?resource slots) are not supported' });
-    expect(parsePolicies('permit(principal, action, resource) when { x };')).toEqual({ ok: false, line: 1, message: expect.stringMatching(/^invalid variable: x/) });
+    expect(parsePolicies(`permit(principal, action, resource);\n@id("policy0")\nforbid(principal, action, resource);`)).toEqual({
+      ok: false,
+      line: 2,
+      message: 'policy id policy0 is already used by the policy on line 1',
+    });
+    expect(parsePolicies(`${READ_ALL}permit(principal == ?principal, action, resource);`)).toEqual({
+      ok: false,
+      line: 3,
+      message: 'templates (policies with ?principal or ?resource slots) are not supported',
+    });
+    expect(parsePolicies('permit(principal, action, resource) when { x };')).toEqual({
+      ok: false,
+      line: 1,
+      message: expect.stringMatching(/^invalid variable: x/),
+    });
   });
 
   it('counts lines after non-ASCII text right (Cedar reports byte offsets)', () => {
-    expect(parsePolicies('// Überprüfung für Bestellungen é é é\npermit(principal, action, resource);\npermit(principal, action resource);')).toEqual({ ok: false, line: 3, message: expect.any(String) });
+    expect(parsePolicies('// Überprüfung für Bestellungen é é é\npermit(principal, action, resource);\npermit(principal, action resource);')).toEqual({
+      ok: false,
+      line: 3,
+      message: expect.any(String),
+    });
   });
 });
 
@@ -82,7 +108,11 @@ describe('policy store (versions, rollback)', () => {
 
   it('refuses a file with a syntax error, storing nothing', async () => {
     const { policies } = f.services.authz;
-    expect(await refusal(policies.set(`${READ_ALL}\npermit(principal, action resource);`))).toEqual({ code: 'policy.invalid_input', message: expect.stringMatching(/^line 4: unexpected token `resource`/), status: 400 });
+    expect(await refusal(policies.set(`${READ_ALL}\npermit(principal, action resource);`))).toEqual({
+      code: 'policy.invalid_input',
+      message: expect.stringMatching(/^line 4: unexpected token `resource`/),
+      status: 400,
+    });
     expect(await policies.currentVersion()).toBe(2);
   });
 
@@ -91,7 +121,11 @@ describe('policy store (versions, rollback)', () => {
     const restored = await policies.rollback(1);
     expect(restored).toEqual({ version: 3, text: READ_ALL, policyIds: ['read-all'], restoredFrom: 1, actor: 'cli', createdAt: expect.any(Date) });
     expect((await policies.show()).version).toBe(3);
-    expect((await policies.versions()).map((v) => [v.version, v.restoredFrom, v.policyIds])).toEqual([[1, null, ['read-all']], [2, null, ['read-all', 'write-all']], [3, 1, ['read-all']]]);
+    expect((await policies.versions()).map((v) => [v.version, v.restoredFrom, v.policyIds])).toEqual([
+      [1, null, ['read-all']],
+      [2, null, ['read-all', 'write-all']],
+      [3, 1, ['read-all']],
+    ]);
     expect(await refusal(policies.rollback(99))).toEqual({ code: 'policy.not_found', message: 'no policy version 99', status: 404 });
     expect((await f.services.audit.tail()).at(-1)).toMatchObject({ type: 'policy.rolled_back', actor: 'cli', details: { version: 3, restoredFrom: 1 } });
   });

@@ -28,7 +28,7 @@ beforeAll(async () => {
 afterAll(() => f?.close());
 
 describe('subject reader', () => {
-  it('reads a user\'s groups, roles (direct and through groups), attributes, email and name', async () => {
+  it("reads a user's groups, roles (direct and through groups), attributes, email and name", async () => {
     expect(await f.services.authz.subjects.read({ type: 'user', id: ids.ada })).toEqual({
       type: 'user',
       id: ids.ada,
@@ -55,16 +55,28 @@ describe('subject reader', () => {
     expect(await subjects.scopesGrantedBy({ type: 'user', id: ids.bob }, ORDERS)).toEqual([]);
   });
 
-  it('reads a client\'s own roles', async () => {
+  it("reads a client's own roles", async () => {
     const service = { type: 'client', id: ids.service } as const;
-    expect(await f.services.authz.subjects.read(service)).toEqual({ type: 'client', id: ids.service, known: true, name: 'Billing', groups: [], roles: [{ api: LEDGER, name: 'viewer', scopes: ['ledger:read'], direct: true, groups: [] }], attributes: {} });
+    expect(await f.services.authz.subjects.read(service)).toEqual({
+      type: 'client',
+      id: ids.service,
+      known: true,
+      name: 'Billing',
+      groups: [],
+      roles: [{ api: LEDGER, name: 'viewer', scopes: ['ledger:read'], direct: true, groups: [] }],
+      attributes: {},
+    });
     expect(await f.services.authz.subjects.scopesGrantedBy(service, LEDGER)).toEqual(['ledger:read']);
   });
 
   it('knows nothing of an unknown or disabled user, or an unknown client', async () => {
     const nobody = { known: false, groups: [], roles: [], attributes: {} };
     const reader = createSubjectReader({ queries: createSubjectQueries(f.database.db), ttlSeconds: 0 });
-    expect(await reader.read({ type: 'user', id: '00000000-0000-4000-8000-000000000009' })).toEqual({ type: 'user', id: '00000000-0000-4000-8000-000000000009', ...nobody });
+    expect(await reader.read({ type: 'user', id: '00000000-0000-4000-8000-000000000009' })).toEqual({
+      type: 'user',
+      id: '00000000-0000-4000-8000-000000000009',
+      ...nobody,
+    });
     expect(await reader.read({ type: 'user', id: 'not-a-uuid' })).toEqual({ type: 'user', id: 'not-a-uuid', ...nobody });
     expect(await reader.read({ type: 'client', id: 'nope' })).toEqual({ type: 'client', id: 'nope', ...nobody });
     const eve = await f.user('eve@example.test');
@@ -74,7 +86,7 @@ describe('subject reader', () => {
     expect(await reader.read({ type: 'user', id: eve })).toEqual({ type: 'user', id: eve, ...nobody });
   });
 
-  it('leaves out a role\'s scopes that its API no longer defines', async () => {
+  it("leaves out a role's scopes that its API no longer defines", async () => {
     const reader = createSubjectReader({ queries: createSubjectQueries(f.database.db), ttlSeconds: 0 });
     await f.database.db.api.update({ where: { identifier: ORDERS }, data: { scopes: ['orders:read', 'orders:write'] } });
     try {

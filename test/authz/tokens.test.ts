@@ -17,7 +17,12 @@ async function signInAda(resource: string | undefined, scope: string) {
   const request = await authorizationRequest(app.config, app.redirectUri, { scope, ...(resource && { resource }) });
   const { callback, pages } = await signIn(createCookieJar(), request.url, { email: 'ada@example.test', password: PASSWORD, consent: 'allow' });
   if (!callback) throw new Error(`sign-in stopped at ${pages.at(-1)?.url}`);
-  const tokens = await client.authorizationCodeGrant(app.config, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true });
+  const tokens = await client.authorizationCodeGrant(app.config, new URL(callback), {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
+    expectedNonce: request.nonce,
+    idTokenExpected: true,
+  });
   return { tokens, consent: pages.find((p) => p.html.includes('name="decision"'))?.html ?? '' };
 }
 
@@ -48,7 +53,7 @@ beforeAll(async () => {
 afterAll(() => f?.close());
 
 describe('roles and groups in access tokens (RFC 9068 §2.2.3.1)', () => {
-  it('puts a user\'s roles on the token\'s API (direct and through groups) and their groups in a JWT access token', async () => {
+  it("puts a user's roles on the token's API (direct and through groups) and their groups in a JWT access token", async () => {
     const { tokens } = await signInAda(ORDERS, 'openid orders:read');
     const { payload } = decodeJwt(tokens.access_token);
     expect(payload).toMatchObject({ sub: ada, aud: ORDERS, groups: ['managers', 'sales'] });
@@ -57,11 +62,13 @@ describe('roles and groups in access tokens (RFC 9068 §2.2.3.1)', () => {
 
   it('shows them in the introspection of an opaque token', async () => {
     const { tokens } = await signInAda(LEDGER, 'openid ledger:read');
-    const { json } = await postForm(`${f.server.issuer}/token/introspection`, new URLSearchParams({ token: tokens.access_token }), { authorization: basic(ordersServer.clientId, ordersServer.clientSecret) });
+    const { json } = await postForm(`${f.server.issuer}/token/introspection`, new URLSearchParams({ token: tokens.access_token }), {
+      authorization: basic(ordersServer.clientId, ordersServer.clientSecret),
+    });
     expect(json).toMatchObject({ active: true, sub: ada, roles: ['viewer'], groups: ['managers', 'sales'] });
   });
 
-  it('gives a client_credentials token the client\'s own roles, and none to a client without', async () => {
+  it("gives a client_credentials token the client's own roles, and none to a client without", async () => {
     const service = await f.serviceClient({ resources: [{ identifier: ORDERS }] });
     const plain = await f.serviceClient({ resources: [{ identifier: ORDERS }] });
     await f.services.authz.directory.roles.assign({ api: ORDERS, role: 'approver', client: service.clientId });
@@ -86,12 +93,17 @@ describe('roles and groups in access tokens (RFC 9068 §2.2.3.1)', () => {
 async function signInAs(email: string) {
   const request = await authorizationRequest(app.config, app.redirectUri, { scope: 'openid orders:read', resource: ORDERS });
   const { callback } = await signIn(createCookieJar(), request.url, { email, password: PASSWORD, consent: 'allow' });
-  const tokens = await client.authorizationCodeGrant(app.config, new URL(callback!), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true });
+  const tokens = await client.authorizationCodeGrant(app.config, new URL(callback!), {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
+    expectedNonce: request.nonce,
+    idTokenExpected: true,
+  });
   return tokens.access_token;
 }
 
 describe('RBAC (api update --rbac on)', () => {
-  it('narrows a user\'s token to the requested scopes their roles grant, and the consent page asks for no more', async () => {
+  it("narrows a user's token to the requested scopes their roles grant, and the consent page asks for no more", async () => {
     await f.services.apis.update({ identifier: ORDERS, rbac: true });
     try {
       const { tokens, consent } = await signInAda(ORDERS, 'openid orders:read orders:write orders:delete');
@@ -116,7 +128,12 @@ describe('the groups scope', () => {
   it('puts groups in the ID token when the claims parameter asks for them', async () => {
     const request = await authorizationRequest(app.config, app.redirectUri, { scope: 'openid groups', claims: JSON.stringify({ id_token: { groups: null } }) });
     const { callback } = await signIn(createCookieJar(), request.url, { email: 'ada@example.test', password: PASSWORD, consent: 'allow' });
-    const tokens = await client.authorizationCodeGrant(app.config, new URL(callback!), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true });
+    const tokens = await client.authorizationCodeGrant(app.config, new URL(callback!), {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+      idTokenExpected: true,
+    });
     expect(tokens.claims()!.groups).toEqual(['managers', 'sales']);
   });
 

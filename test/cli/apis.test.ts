@@ -30,8 +30,21 @@ afterAll(async () => {
 describe('gatehouse api create and list', () => {
   it('registers a JWT API with its scopes and lifetime', async () => {
     const created = await cli.json('api', 'create', '--identifier', ORDERS, '--scopes', 'orders:read orders:write', '--ttl', '600');
-    expect(created).toEqual({ identifier: ORDERS, name: null, scopes: ['orders:read', 'orders:write'], token_format: 'jwt', ttl: 600, rbac: false, created_at: expect.any(String), resource_servers: [] });
-    expect(await f.database.db.api.findUniqueOrThrow({ where: { identifier: ORDERS } })).toMatchObject({ scopes: ['orders:read', 'orders:write'], tokenFormat: 'jwt', ttl: 600 });
+    expect(created).toEqual({
+      identifier: ORDERS,
+      name: null,
+      scopes: ['orders:read', 'orders:write'],
+      token_format: 'jwt',
+      ttl: 600,
+      rbac: false,
+      created_at: expect.any(String),
+      resource_servers: [],
+    });
+    expect(await f.database.db.api.findUniqueOrThrow({ where: { identifier: ORDERS } })).toMatchObject({
+      scopes: ['orders:read', 'orders:write'],
+      tokenFormat: 'jwt',
+      ttl: 600,
+    });
   });
 
   it('registers an opaque API and says so in one line', async () => {
@@ -45,7 +58,11 @@ describe('gatehouse api create and list', () => {
     expect(header.split(/\s+/)).toEqual(['IDENTIFIER', 'SCOPES', 'FORMAT', 'TTL', 'RBAC', 'CREATED']);
     // The server registers its own policy decision point's API when it starts.
     const pdp = `${f.server.issuer}/access/v1`;
-    expect(lines.map((line) => line.split(/\s{2,}/).slice(0, 4))).toEqual([[pdp, 'access:evaluate', 'jwt', '3600'], [ORDERS, 'orders:read orders:write', 'jwt', '600'], [LEDGER, 'ledger:read', 'opaque', '3600']]);
+    expect(lines.map((line) => line.split(/\s{2,}/).slice(0, 4))).toEqual([
+      [pdp, 'access:evaluate', 'jwt', '3600'],
+      [ORDERS, 'orders:read orders:write', 'jwt', '600'],
+      [LEDGER, 'ledger:read', 'opaque', '3600'],
+    ]);
     expect((await cli.json('api', 'list')).map((api: { identifier: string }) => api.identifier)).toEqual([pdp, ORDERS, LEDGER]);
   });
 
@@ -54,24 +71,49 @@ describe('gatehouse api create and list', () => {
     await expectUsageError(['api', 'create', '--identifier', 'https://x.example.test/#frag'], '--identifier: must not contain a fragment');
     await expectUsageError(['api', 'create', '--identifier', 'https://x.example.test', '--token-format', 'paseto'], '--token-format: expected jwt or opaque');
     await expectUsageError(['api', 'create', '--identifier', 'https://x.example.test', '--ttl', '30'], '--ttl: expected at least 60 seconds');
-    await expectUsageError(['api', 'create', '--identifier', 'https://x.example.test', '--ttl', 'soon'], "--ttl: expected a whole number of seconds (see 'gatehouse api create --help')");
-    await expectUsageError(['api', 'create', '--identifier', 'https://x.example.test', '--scopes', 'a "b"'], '--scopes: 1: expected scope tokens (no spaces, quotes or backslashes)');
+    await expectUsageError(
+      ['api', 'create', '--identifier', 'https://x.example.test', '--ttl', 'soon'],
+      "--ttl: expected a whole number of seconds (see 'gatehouse api create --help')",
+    );
+    await expectUsageError(
+      ['api', 'create', '--identifier', 'https://x.example.test', '--scopes', 'a "b"'],
+      '--scopes: 1: expected scope tokens (no spaces, quotes or backslashes)',
+    );
   });
 
   it('refuses an identifier already registered with exit 1', async () => {
-    expect(await cli.run('api', 'create', '--identifier', ORDERS)).toEqual({ code: 1, stdout: '', stderr: `gatehouse: an API with identifier ${ORDERS} already exists\n` });
+    expect(await cli.run('api', 'create', '--identifier', ORDERS)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `gatehouse: an API with identifier ${ORDERS} already exists\n`,
+    });
   });
 });
 
 describe('gatehouse client create --resource', () => {
   it('lets the client get client_credentials tokens for the API with exactly the allowed scopes', async () => {
-    const created = await cli.json('client', 'create', '--name', 'Reporting', '--grant-types', 'client_credentials', '--resource', ORDERS, '--scope', 'openid orders:read');
+    const created = await cli.json(
+      'client',
+      'create',
+      '--name',
+      'Reporting',
+      '--grant-types',
+      'client_credentials',
+      '--resource',
+      ORDERS,
+      '--scope',
+      'openid orders:read',
+    );
     const client = { clientId: created.client_id, clientSecret: created.client_secret };
     expect(await f.database.db.clientApi.findMany({ where: { clientId: client.clientId }, select: { scopes: true } })).toEqual([{ scopes: ['orders:read'] }]);
 
     const token = await clientCredentials(f, client, { resource: ORDERS, scope: 'orders:read' });
     expect(token).toMatchObject({ ok: true, token: { scope: 'orders:read' } });
-    expect(await clientCredentials(f, client, { resource: ORDERS, scope: 'orders:read orders:write' })).toMatchObject({ ok: false, status: 400, error: 'invalid_scope' });
+    expect(await clientCredentials(f, client, { resource: ORDERS, scope: 'orders:read orders:write' })).toMatchObject({
+      ok: false,
+      status: 400,
+      error: 'invalid_scope',
+    });
   });
 
   it('gives every scope of the API without --scope', async () => {
@@ -82,9 +124,15 @@ describe('gatehouse client create --resource', () => {
 
   it('refuses an unknown resource, a bad resource URI and a scope no resource defines with exit 2; no client is written', async () => {
     const create = ['client', 'create', '--name', 'Broken', '--grant-types', 'client_credentials'];
-    await expectUsageError([...create, '--resource', ORDERS, '--resource', 'https://unknown.example.test'], "--resource 'https://unknown.example.test': no API has this identifier");
+    await expectUsageError(
+      [...create, '--resource', ORDERS, '--resource', 'https://unknown.example.test'],
+      "--resource 'https://unknown.example.test': no API has this identifier",
+    );
     await expectUsageError([...create, '--resource', 'not a uri'], "--resource 'not a uri': expected an absolute URI");
-    await expectUsageError([...create, '--resource', ORDERS, '--scope', 'orders:raed'], '--scope: orders:raed is neither an OpenID Connect scope nor defined by any of the resources given');
+    await expectUsageError(
+      [...create, '--resource', ORDERS, '--scope', 'orders:raed'],
+      '--scope: orders:raed is neither an OpenID Connect scope nor defined by any of the resources given',
+    );
   });
 });
 
@@ -117,34 +165,64 @@ describe('gatehouse api allow and allow-exchange', () => {
   });
 
   it('refuses a scope the API does not define with exit 2; nothing is written', async () => {
-    await expectUsageError(['api', 'allow', '--client', service.clientId, '--api', ORDERS, '--scopes', 'orders:raed'], `--scopes: orders:raed not defined by ${ORDERS}`);
-    await expectUsageError(['api', 'allow-exchange', '--client', service.clientId, '--api', ORDERS, '--scopes', 'orders:delete'], `--scopes: orders:delete not defined by ${ORDERS}`);
+    await expectUsageError(
+      ['api', 'allow', '--client', service.clientId, '--api', ORDERS, '--scopes', 'orders:raed'],
+      `--scopes: orders:raed not defined by ${ORDERS}`,
+    );
+    await expectUsageError(
+      ['api', 'allow-exchange', '--client', service.clientId, '--api', ORDERS, '--scopes', 'orders:delete'],
+      `--scopes: orders:delete not defined by ${ORDERS}`,
+    );
   });
 
   it('answers an unknown API or client with exit 1, like other lookups by id', async () => {
-    expect(await cli.run('api', 'allow-exchange', '--client', service.clientId, '--api', 'https://unknown.example.test')).toEqual({ code: 1, stdout: '', stderr: 'gatehouse: no API with identifier https://unknown.example.test\n' });
-    expect(await cli.run('api', 'allow', '--client', 'nobody', '--api', ORDERS)).toEqual({ code: 1, stdout: '', stderr: 'gatehouse: no client with id nobody\n' });
+    expect(await cli.run('api', 'allow-exchange', '--client', service.clientId, '--api', 'https://unknown.example.test')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'gatehouse: no API with identifier https://unknown.example.test\n',
+    });
+    expect(await cli.run('api', 'allow', '--client', 'nobody', '--api', ORDERS)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'gatehouse: no client with id nobody\n',
+    });
   });
 });
 
 describe('gatehouse api add-resource-server', () => {
-  it('makes a client the API\'s resource server, which may then introspect the API\'s tokens', async () => {
+  it("makes a client the API's resource server, which may then introspect the API's tokens", async () => {
     const caller = await f.serviceClient({ resources: [{ identifier: LEDGER }] });
     const ledger = await f.serviceClient();
-    expect(await cli.run('api', 'add-resource-server', '--client', ledger.clientId, '--api', LEDGER)).toEqual({ code: 0, stdout: `client ${ledger.clientId} is a resource server of ${LEDGER}\n`, stderr: '' });
+    expect(await cli.run('api', 'add-resource-server', '--client', ledger.clientId, '--api', LEDGER)).toEqual({
+      code: 0,
+      stdout: `client ${ledger.clientId} is a resource server of ${LEDGER}\n`,
+      stderr: '',
+    });
     const issued = await clientCredentials(f, caller, { resource: LEDGER });
     if (!issued.ok) throw new Error(issued.error);
     const response = await fetch(`${f.server.issuer}/token/introspection`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${ledger.clientId}:${ledger.clientSecret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${ledger.clientId}:${ledger.clientSecret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ token: issued.token.access_token }),
     });
     expect(await response.json()).toMatchObject({ active: true, client_id: caller.clientId });
   });
 
   it('refuses a public client with exit 2: it cannot authenticate as a resource server', async () => {
-    const { clientId } = await f.services.clients.create({ name: 'spa', grantTypes: ['authorization_code'], authMethod: 'none', redirectUris: ['http://127.0.0.1:9/cb'] });
-    expect(await cli.run('api', 'add-resource-server', '--client', clientId, '--api', LEDGER)).toEqual({ code: 2, stdout: '', stderr: `gatehouse: --client: ${clientId} is a public client (none), which cannot authenticate as a resource server\n` });
+    const { clientId } = await f.services.clients.create({
+      name: 'spa',
+      grantTypes: ['authorization_code'],
+      authMethod: 'none',
+      redirectUris: ['http://127.0.0.1:9/cb'],
+    });
+    expect(await cli.run('api', 'add-resource-server', '--client', clientId, '--api', LEDGER)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `gatehouse: --client: ${clientId} is a public client (none), which cannot authenticate as a resource server\n`,
+    });
   });
 });
 
@@ -156,8 +234,15 @@ describe('gatehouse api audit', () => {
     await cli.json('api', 'allow', '--client', client.clientId, '--api', AUDITED);
     await cli.json('api', 'allow-exchange', '--client', client.clientId, '--api', AUDITED);
     await cli.json('api', 'add-resource-server', '--client', client.clientId, '--api', AUDITED);
-    const events = (await f.services.audit.tail({ limit: 10_000 })).filter((e) => e.type.startsWith('api.') && (e.details as { identifier?: string })?.identifier === AUDITED);
-    expect(events.map((e) => [e.type, e.actor])).toEqual([['api.created', 'cli'], ['api.client_allowed', 'cli'], ['api.exchange_allowed', 'cli'], ['api.resource_server_added', 'cli']]);
+    const events = (await f.services.audit.tail({ limit: 10_000 })).filter(
+      (e) => e.type.startsWith('api.') && (e.details as { identifier?: string })?.identifier === AUDITED,
+    );
+    expect(events.map((e) => [e.type, e.actor])).toEqual([
+      ['api.created', 'cli'],
+      ['api.client_allowed', 'cli'],
+      ['api.exchange_allowed', 'cli'],
+      ['api.resource_server_added', 'cli'],
+    ]);
     expect(events.slice(1).every((e) => e.clientId === client.clientId)).toBe(true);
   });
 });

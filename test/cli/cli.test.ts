@@ -83,7 +83,8 @@ describe('gatehouse user', () => {
     expect(run).toEqual({
       code: 2,
       stdout: '',
-      stderr: "gatehouse: no password: pass it on standard input with --password-stdin, or run on a terminal to be asked for it (see 'gatehouse user create --help')\n",
+      stderr:
+        "gatehouse: no password: pass it on standard input with --password-stdin, or run on a terminal to be asked for it (see 'gatehouse user create --help')\n",
     });
     expect(await database.db.user.count({ where: { email: 'erin@example.com' } })).toBe(0);
   });
@@ -102,7 +103,16 @@ describe('gatehouse user', () => {
   });
 
   it('asks for the password twice on a terminal, without echoing it', async () => {
-    const run = await cli.runOnTerminal([['Password: ', password], ['Repeat password: ', password]], 'user', 'create', '--email', 'frank@example.com');
+    const run = await cli.runOnTerminal(
+      [
+        ['Password: ', password],
+        ['Repeat password: ', password],
+      ],
+      'user',
+      'create',
+      '--email',
+      'frank@example.com',
+    );
     expect(run.code).toBe(0);
     expect(run.output).not.toContain(password);
     const stored = await database.db.user.findUniqueOrThrow({ where: { email: 'frank@example.com' } });
@@ -112,7 +122,16 @@ describe('gatehouse user', () => {
   });
 
   it('refuses two different passwords typed on a terminal, and writes nothing', async () => {
-    const run = await cli.runOnTerminal([['Password: ', password], ['Repeat password: ', `${password}!`]], 'user', 'create', '--email', 'frank@example.com');
+    const run = await cli.runOnTerminal(
+      [
+        ['Password: ', password],
+        ['Repeat password: ', `${password}!`],
+      ],
+      'user',
+      'create',
+      '--email',
+      'frank@example.com',
+    );
     expect(run.code).toBe(2);
     expect(run.output).toContain("gatehouse: the two passwords typed differ (see 'gatehouse user create --help')");
     expect(await database.db.user.count({ where: { email: 'frank@example.com' } })).toBe(0);
@@ -160,11 +179,25 @@ describe('gatehouse client', () => {
   let webSecret: string;
 
   it('creates a client from repeated --redirect-uri, storing arrays and only an HMAC of the secret', async () => {
-    const created = json(await gatehouse(
-      'client', 'create', '--name', 'Web app', '--grant-types', 'authorization_code,refresh_token',
-      '--redirect-uri', 'https://app.example/cb', '--redirect-uri', 'https://app.example/cb2',
-      '--post-logout-redirect-uri', 'https://app.example/', '--scope', 'openid email', '--json',
-    ));
+    const created = json(
+      await gatehouse(
+        'client',
+        'create',
+        '--name',
+        'Web app',
+        '--grant-types',
+        'authorization_code,refresh_token',
+        '--redirect-uri',
+        'https://app.example/cb',
+        '--redirect-uri',
+        'https://app.example/cb2',
+        '--post-logout-redirect-uri',
+        'https://app.example/',
+        '--scope',
+        'openid email',
+        '--json',
+      ),
+    );
     expect(created).toMatchObject({
       client_id: expect.any(String),
       client_secret: expect.any(String),
@@ -246,14 +279,22 @@ describe('gatehouse keys', () => {
 
   it('lists the current keys', async () => {
     const listed = json(await gatehouse('keys', 'list', '--json'));
-    expect(listed.map((k: Record<string, unknown>) => [k.alg, k.state])).toEqual(expect.arrayContaining([['RS256', 'current'], ['ES256', 'current']]));
+    expect(listed.map((k: Record<string, unknown>) => [k.alg, k.state])).toEqual(
+      expect.arrayContaining([
+        ['RS256', 'current'],
+        ['ES256', 'current'],
+      ]),
+    );
     expect(listed).toHaveLength(2);
   });
 
   it('rotates: a next key per algorithm that signs after the activation delay, the old ones retiring then', async () => {
     const before = Date.now();
     const { created } = json(await gatehouse('keys', 'rotate', '--json'));
-    expect(created.map((k: Record<string, unknown>) => [k.alg, k.state])).toEqual([['RS256', 'next'], ['ES256', 'next']]);
+    expect(created.map((k: Record<string, unknown>) => [k.alg, k.state])).toEqual([
+      ['RS256', 'next'],
+      ['ES256', 'next'],
+    ]);
     const activatesAt = new Date(created[0].activates_at).getTime();
     expect(activatesAt).toBeGreaterThanOrEqual(before + keyActivationDelay(config) * 1000);
 
@@ -283,7 +324,7 @@ describe('gatehouse usage', () => {
     expect(await gatehouse('frobnicate')).toEqual({ code: 2, stdout: '', stderr: "gatehouse: unknown command 'frobnicate' (see 'gatehouse --help')\n" });
   });
 
-  it('answers an unknown option with exit 2 and the command\'s --help', async () => {
+  it("answers an unknown option with exit 2 and the command's --help", async () => {
     expect(await gatehouse('client', 'list', '--verbose')).toEqual({
       code: 2,
       stdout: '',
@@ -297,7 +338,7 @@ describe('gatehouse usage', () => {
     expect(run.stderr).toBe("gatehouse: cannot reach the database: Can't reach database server at 127.0.0.1:1\n");
   });
 
-  it('prints each command\'s options with --help', async () => {
+  it("prints each command's options with --help", async () => {
     const run = await gatehouse('client', 'create', '--help');
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(/^Usage: gatehouse client create --name NAME --grant-types LIST \[options\]\n/);

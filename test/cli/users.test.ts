@@ -38,7 +38,15 @@ describe('gatehouse user unlock and gatehouse audit tail', () => {
     const tail = await gatehouse('audit', 'tail', '--user', user.id, '--json');
     expect(tail.code).toBe(0);
     const events = JSON.parse(tail.stdout) as Array<{ type: string; actor: string; ip?: string }>;
-    expect(events.map((e) => e.type)).toEqual(['user.created', 'login.failed', 'login.failed', 'login.locked_out', 'login.failed', 'user.unlocked', 'login.succeeded']);
+    expect(events.map((e) => e.type)).toEqual([
+      'user.created',
+      'login.failed',
+      'login.failed',
+      'login.locked_out',
+      'login.failed',
+      'user.unlocked',
+      'login.succeeded',
+    ]);
     expect(events.find((e) => e.type === 'user.unlocked')!.actor).toBe('cli');
     expect(events[1].ip).toBe('192.0.2.1');
 

@@ -73,7 +73,9 @@ describe('configuration from the environment', () => {
 });
 
 describe('configuration written once', () => {
-  const variables = sections.flatMap((section) => Object.entries(section.variables).map(([name, schema]) => ({ section: section.title, name, doc: docOf(schema) })));
+  const variables = sections.flatMap((section) =>
+    Object.entries(section.variables).map(([name, schema]) => ({ section: section.title, name, doc: docOf(schema) })),
+  );
 
   it('places every variable of the schema in exactly one documented section', () => {
     expect(variables.map((v) => v.name).sort()).toEqual([...envKeys].sort());
@@ -102,7 +104,12 @@ describe('configuration written once', () => {
 
   it('takes the defaults that .env.example shows as the defaults in force', () => {
     const shown = Object.fromEntries([...read('.env.example').matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
-    expect(Object.keys(shown).sort()).toEqual(variables.filter((v) => v.doc.default !== undefined).map((v) => v.name).sort());
+    expect(Object.keys(shown).sort()).toEqual(
+      variables
+        .filter((v) => v.doc.default !== undefined)
+        .map((v) => v.name)
+        .sort(),
+    );
     expect(loadConfig(shown)).toEqual(loadConfig({}));
   });
 
@@ -121,6 +128,8 @@ describe('configuration written once', () => {
   });
 
   it('refuses to write the README table without its two markers', () => {
-    expect(() => withConfigTable('## Configuration\n')).toThrow('README.md needs <!-- config:start --> and <!-- config:end -->, in that order, around the configuration table');
+    expect(() => withConfigTable('## Configuration\n')).toThrow(
+      'README.md needs <!-- config:start --> and <!-- config:end -->, in that order, around the configuration table',
+    );
   });
 });

@@ -11,15 +11,21 @@ const ORDERS = 'https://orders.example.test';
 const ATTACKER = 'attacker.example';
 
 /** A raw request, so Host and the request target can be anything a client may send. */
-function raw(base: string, options: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
+function raw(
+  base: string,
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, method: options.method ?? 'GET', path: options.path, headers: options.headers, setHost: !options.headers?.host }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { host: hostname, port, method: options.method ?? 'GET', path: options.path, headers: options.headers, setHost: !options.headers?.host },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -52,7 +58,7 @@ describe('published URLs come from ISSUER, whatever the request says (discovery 
     }
   });
 
-  it('advertises an https issuer\'s URLs as https when the hop to Gatehouse is plain http', async () => {
+  it("advertises an https issuer's URLs as https when the hop to Gatehouse is plain http", async () => {
     const database = await createTestDatabase();
     const server = await startTestServer({ databaseUrl: database.url, env: { ISSUER: 'https://id.example.test' } });
     try {
@@ -70,8 +76,15 @@ describe('published URLs come from ISSUER, whatever the request says (discovery 
     let key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
     let clientId: string;
     const assertion = (audience: string) =>
-      new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(clientId).setSubject(clientId)
-        .setAudience(audience).setJti(randomUUID()).setIssuedAt().setExpirationTime('60s').sign(key);
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(audience)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('60s')
+        .sign(key);
     const tokenRequest = async (audience: string, headers: Record<string, string> = {}) =>
       raw(f.server.url, {
         method: 'POST',
@@ -90,11 +103,16 @@ describe('published URLs come from ISSUER, whatever the request says (discovery 
       const pair = await generateKeyPair('ES256');
       key = pair.privateKey;
       const jwk = { ...(await exportJWK(pair.publicKey)), alg: 'ES256', use: 'sig' };
-      ({ clientId } = await f.services.clients.create({ name: 'signed', grantTypes: ['client_credentials'], authMethod: 'private_key_jwt', jwks: { keys: [jwk] } }));
+      ({ clientId } = await f.services.clients.create({
+        name: 'signed',
+        grantTypes: ['client_credentials'],
+        authMethod: 'private_key_jwt',
+        jwks: { keys: [jwk] },
+      }));
       await f.services.apis.grantClient({ clientId, identifier: ORDERS });
     });
 
-    it('accepts one whose audience is the issuer\'s token endpoint', async () => {
+    it("accepts one whose audience is the issuer's token endpoint", async () => {
       expect((await tokenRequest(`${f.server.issuer}/token`)).status).toBe(200);
     });
 
@@ -112,7 +130,9 @@ describe('ISSUER', () => {
     ['a query', 'https://id.example.test/?a=b'],
     ['user information', 'https://user@id.example.test'],
   ])('is refused with %s (every route is served at the root)', (_what, issuer) => {
-    expect(() => loadConfig({ ISSUER: issuer })).toThrow(new ConfigError('ISSUER', 'expected an origin with no path, query, fragment or user (Gatehouse serves at the root)'));
+    expect(() => loadConfig({ ISSUER: issuer })).toThrow(
+      new ConfigError('ISSUER', 'expected an origin with no path, query, fragment or user (Gatehouse serves at the root)'),
+    );
   });
 
   it('is accepted with a trailing slash', () => {

@@ -77,7 +77,12 @@ describe('edge steps on an answer from memory', () => {
   });
 
   it('counts discovery against the per-IP limit of the forwarded client behind a trusted proxy, and answers 429 past it', async () => {
-    const server = await start({ RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PER_ADDRESS: '1/m', RATE_LIMIT_PER_ADDRESS_BURST: '3', TRUSTED_PROXIES: '127.0.0.0/8' });
+    const server = await start({
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_PER_ADDRESS: '1/m',
+      RATE_LIMIT_PER_ADDRESS_BURST: '3',
+      TRUSTED_PROXIES: '127.0.0.0/8',
+    });
     const discovery = (client?: string) => fetch(`${server.url}/.well-known/openid-configuration`, { headers: client ? { 'x-forwarded-for': client } : {} });
     // The proxy's own request counts under its own address, not its clients'.
     expect((await discovery()).status).toBe(200);

@@ -40,7 +40,12 @@ async function startGatehouse(env: Record<string, string>): Promise<GatehousePro
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${env.ISSUER}/readyz`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${env.ISSUER}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`Gatehouse did not start: ${stderr}`);
@@ -98,7 +103,8 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      if (req.method === 'POST') posts.push({ path: req.url!, contentType: req.headers['content-type'], logoutToken: new URLSearchParams(body).get('logout_token') });
+      if (req.method === 'POST')
+        posts.push({ path: req.url!, contentType: req.headers['content-type'], logoutToken: new URLSearchParams(body).get('logout_token') });
       res.writeHead(receiver.answer).end();
     });
   });

@@ -22,9 +22,15 @@ beforeAll(async () => {
   await fixtures.createUser('ada@example.com');
   notes = await startRelyingParty('Notes', server.issuer);
   photos = await startRelyingParty('Photos', server.issuer);
-  for (const [rp, name] of [[notes, 'Notes'], [photos, 'Photos']] as const) {
+  for (const [rp, name] of [
+    [notes, 'Notes'],
+    [photos, 'Photos'],
+  ] as const) {
     const created = await fixtures.services.clients.create({
-      name, grantTypes: ['authorization_code'], redirectUris: [rp.redirectUri], postLogoutRedirectUris: [rp.postLogoutRedirectUri],
+      name,
+      grantTypes: ['authorization_code'],
+      redirectUris: [rp.redirectUri],
+      postLogoutRedirectUris: [rp.postLogoutRedirectUri],
     });
     await rp.configure(created.clientId, created.clientSecret!);
   }

@@ -34,10 +34,16 @@ const ordersClaims = (overrides: JWTPayload = {}): JWTPayload => {
 
 /** A client_credentials token bound to `keyPair`: the token request carries a DPoP proof (oauth4webapi's). */
 async function dpopTokenFor(client: { clientId: string; clientSecret: string }, keyPair: KeyPair) {
-  const response = await oauth.clientCredentialsGrantRequest(f.as, { client_id: client.clientId }, oauth.ClientSecretBasic(client.clientSecret), new URLSearchParams({ scope: 'orders:read' }), {
-    DPoP: oauth.DPoP({}, keyPair),
-    ...insecure,
-  });
+  const response = await oauth.clientCredentialsGrantRequest(
+    f.as,
+    { client_id: client.clientId },
+    oauth.ClientSecretBasic(client.clientSecret),
+    new URLSearchParams({ scope: 'orders:read' }),
+    {
+      DPoP: oauth.DPoP({}, keyPair),
+      ...insecure,
+    },
+  );
   const result = await oauth.processClientCredentialsResponse(f.as, { client_id: client.clientId }, response);
   expect(result.token_type).toBe('dpop');
   return result.access_token;
@@ -77,7 +83,7 @@ describe('the example API (a resource server verifying RFC 9068 tokens)', () => 
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="example-api"');
   });
 
-  it('answers a token without the route\'s scope with 403 insufficient_scope', async () => {
+  it("answers a token without the route's scope with 403 insufficient_scope", async () => {
     const response = await call('/orders', await tokenFor(reader, 'orders:read'), 'POST');
     expect(response.status).toBe(403);
     expect(response.headers.get('www-authenticate')).toMatch(/error="insufficient_scope".*scope="orders:write"/);
@@ -105,14 +111,20 @@ describe('the example API (a resource server verifying RFC 9068 tokens)', () => 
 
   it('answers a token signed by someone else with 401 invalid_token', async () => {
     const { privateKey } = await generateKeyPair('ES256');
-    const forged = await new SignJWT({ scope: 'orders:read', client_id: 'x' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'forged' })
-      .setIssuer(f.server.issuer).setAudience(ORDERS).setSubject('x').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const forged = await new SignJWT({ scope: 'orders:read', client_id: 'x' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'forged' })
+      .setIssuer(f.server.issuer)
+      .setAudience(ORDERS)
+      .setSubject('x')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
     const response = await call('/orders', forged);
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
   });
 
-  it('refuses an ID-token-shaped JWT (typ JWT, signed with Gatehouse\'s own key) with 401 invalid_token', async () => {
+  it("refuses an ID-token-shaped JWT (typ JWT, signed with Gatehouse's own key) with 401 invalid_token", async () => {
     const response = await call('/orders', await signedByGatehouse(f, ordersClaims(), { typ: 'JWT' }));
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
@@ -166,7 +178,10 @@ describe('the example API: DPoP-bound tokens (RFC 9449)', () => {
   });
 
   it('serves it presented as DPoP with a valid proof (sent by oauth4webapi)', async () => {
-    const response = await oauth.protectedResourceRequest(token, 'GET', new URL(`${api.url}/orders`), new Headers(), null, { DPoP: oauth.DPoP({}, keyPair), ...insecure });
+    const response = await oauth.protectedResourceRequest(token, 'GET', new URL(`${api.url}/orders`), new Headers(), null, {
+      DPoP: oauth.DPoP({}, keyPair),
+      ...insecure,
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ caller: reader.clientId });
   });
@@ -187,14 +202,16 @@ describe('the example API: DPoP-bound tokens (RFC 9449)', () => {
     expect(((await response.json()) as { error_description: string }).error_description).toBe(description);
   });
 
-  it('refuses a proof for the URL under another Host: htu is checked against the API\'s own URL', async () => {
+  it("refuses a proof for the URL under another Host: htu is checked against the API's own URL", async () => {
     const dpop = await proof(keyPair, 'GET', 'http://elsewhere.example.test/orders', token);
     // node:http, because fetch replaces a Host header with the URL's.
     const status = await new Promise<number | undefined>((resolve, reject) => {
       request(`${api.url}/orders`, { headers: { host: 'elsewhere.example.test', authorization: `DPoP ${token}`, dpop } }, (response) => {
         response.resume();
         resolve(response.statusCode);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     expect(status).toBe(401);
   });
@@ -203,7 +220,9 @@ describe('the example API: DPoP-bound tokens (RFC 9449)', () => {
     const other = await oauth.generateKeyPair('ES256');
     const response = await callWithProof('GET', '/orders', `DPoP ${token}`, await proof(other, 'GET', `${api.url}/orders`, token));
     expect(response.status).toBe(401);
-    expect(((await response.json()) as { error_description: string }).error_description).toBe('the DPoP proof is signed with another key than the one the access token is bound to');
+    expect(((await response.json()) as { error_description: string }).error_description).toBe(
+      'the DPoP proof is signed with another key than the one the access token is bound to',
+    );
   });
 
   it('refuses a proof made for another access token (ath)', async () => {
@@ -213,7 +232,12 @@ describe('the example API: DPoP-bound tokens (RFC 9449)', () => {
   });
 
   it('refuses a stale proof (iat ten minutes ago)', async () => {
-    const response = await callWithProof('GET', '/orders', `DPoP ${token}`, await proof(keyPair, 'GET', `${api.url}/orders`, token, Math.floor(Date.now() / 1000) - 600));
+    const response = await callWithProof(
+      'GET',
+      '/orders',
+      `DPoP ${token}`,
+      await proof(keyPair, 'GET', `${api.url}/orders`, token, Math.floor(Date.now() / 1000) - 600),
+    );
     expect(response.status).toBe(401);
     expect(((await response.json()) as { error_description: string }).error_description).toBe('the DPoP proof is not recent');
   });
@@ -229,8 +253,12 @@ describe('the example API: discovery (RFC 8414 §3.3)', () => {
     const jwk = { ...(await exportJWK(publicKey)), kid: 'theirs', alg: 'ES256', use: 'sig' };
     const server = createServer((request, response) => {
       const self = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const body = request.url === '/.well-known/openid-configuration' ? { issuer: claimedIssuer(self), jwks_uri: `${self}/jwks` }
-        : request.url === '/jwks' ? { keys: [jwk] } : undefined;
+      const body =
+        request.url === '/.well-known/openid-configuration'
+          ? { issuer: claimedIssuer(self), jwks_uri: `${self}/jwks` }
+          : request.url === '/jwks'
+            ? { keys: [jwk] }
+            : undefined;
       response.writeHead(body ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -254,7 +282,10 @@ describe('the example API: discovery (RFC 8414 §3.3)', () => {
     const metadata = await foreignMetadata(() => 'https://other.example.test');
     try {
       const { status, body, errors } = await callThrough(metadata);
-      expect({ status, body }).toEqual({ status: 503, body: { error: 'temporarily_unavailable', error_description: 'the authorization server cannot be trusted or reached' } });
+      expect({ status, body }).toEqual({
+        status: 503,
+        body: { error: 'temporarily_unavailable', error_description: 'the authorization server cannot be trusted or reached' },
+      });
       expect(errors).toEqual([expect.objectContaining({ code: oauth.JSON_ATTRIBUTE_COMPARISON })]);
     } finally {
       await metadata.close();
@@ -309,7 +340,7 @@ permit (principal in Role::"${ORDERS}#manager", action == Action::"update", reso
     return status;
   };
 
-  it('lets the order\'s owner update it', async () => {
+  it("lets the order's owner update it", async () => {
     const token = await tokenFor(owner, 'orders:write');
     expect(await eventually(async () => (await update('7', token)).status, 200)).toBe(200);
   });

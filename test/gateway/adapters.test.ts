@@ -40,7 +40,14 @@ afterAll(async () => {
 describe('GET /edge/v1/forward-auth (Traefik forwardAuth, Caddy forward_auth)', () => {
   const traefik = (method: string, uri: string, extra: Record<string, string> = {}, host = ORDERS_HOST) =>
     send(`${f.server.url}/edge/v1/forward-auth`, {
-      headers: { 'x-forwarded-method': method, 'x-forwarded-proto': 'https', 'x-forwarded-host': host, 'x-forwarded-uri': uri, 'x-forwarded-for': '203.0.113.9', ...extra },
+      headers: {
+        'x-forwarded-method': method,
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': host,
+        'x-forwarded-uri': uri,
+        'x-forwarded-for': '203.0.113.9',
+        ...extra,
+      },
     });
 
   it('allows with 200 and the identity headers Traefik copies with authResponseHeaders', async () => {
@@ -72,7 +79,9 @@ describe('GET /edge/v1/forward-auth (Traefik forwardAuth, Caddy forward_auth)', 
   });
 
   it('refuses a call without X-Forwarded-Host, since Traefik always sends it (403 access_denied)', async () => {
-    const response = await send(`${f.server.url}/edge/v1/forward-auth`, { headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/orders/1', authorization: `Bearer ${reader.token}` } });
+    const response = await send(`${f.server.url}/edge/v1/forward-auth`, {
+      headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/orders/1', authorization: `Bearer ${reader.token}` },
+    });
     expect(response.status).toBe(403);
     expect(await json(response)).toEqual({ error: 'access_denied', error_description: 'the original host is missing (x-forwarded-host)' });
   });
@@ -101,7 +110,9 @@ describe('/edge/v1/ext-authz/<original path> (Envoy ext_authz, path_prefix: /edg
   it('decides a POST by its own method: 403 without orders:write', async () => {
     const response = await envoy('POST', '/orders', { authorization: `Bearer ${reader.token}` });
     expect(response.status).toBe(403);
-    expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="${ORDERS}", error="insufficient_scope", error_description="this route needs the scope orders:write", scope="orders:write"`);
+    expect(response.headers.get('www-authenticate')).toBe(
+      `Bearer realm="${ORDERS}", error="insufficient_scope", error_description="this route needs the scope orders:write", scope="orders:write"`,
+    );
   });
 
   it('answers 401 without a token, and redirects a browser on a --login route (Envoy passes Location on)', async () => {
@@ -121,15 +132,27 @@ describe('/edge/v1/ext-authz/<original path> (Envoy ext_authz, path_prefix: /edg
 
 describe('GET /edge/v1/auth-request on a --login route (nginx cannot redirect from auth_request)', () => {
   it('answers 401 with the sign-in URL in X-Gatehouse-Sign-In, for `error_page 401 = @sign_in`', async () => {
-    const response = await send(`${f.server.url}/edge/v1/auth-request`, { headers: { 'x-original-method': 'GET', 'x-original-uri': '/a b'.replace(' ', '%20'), 'x-original-host': APP_HOST, 'x-original-proto': 'http' } });
+    const response = await send(`${f.server.url}/edge/v1/auth-request`, {
+      headers: { 'x-original-method': 'GET', 'x-original-uri': '/a b'.replace(' ', '%20'), 'x-original-host': APP_HOST, 'x-original-proto': 'http' },
+    });
     expect(response.status).toBe(401);
-    expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="${ORDERS}", error="invalid_token", error_description="an access token or a sign-in is required"`);
+    expect(response.headers.get('www-authenticate')).toBe(
+      `Bearer realm="${ORDERS}", error="invalid_token", error_description="an access token or a sign-in is required"`,
+    );
     const signIn = new URL(response.headers.get('x-gatehouse-sign-in')!);
     expect(signIn.searchParams.get('rd')).toBe(`http://${APP_HOST}/a%20b`);
   });
 
   it('still answers 401 invalid_token, not a redirect, to a bad token on a --login route', async () => {
-    const response = await send(`${f.server.url}/edge/v1/forward-auth`, { headers: { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': APP_HOST, 'x-forwarded-uri': '/', authorization: 'Bearer nope' } });
+    const response = await send(`${f.server.url}/edge/v1/forward-auth`, {
+      headers: {
+        'x-forwarded-method': 'GET',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': APP_HOST,
+        'x-forwarded-uri': '/',
+        authorization: 'Bearer nope',
+      },
+    });
     expect(response.status).toBe(401);
     expect(response.headers.get('location')).toBeNull();
   });
@@ -152,7 +175,9 @@ describe('GET /edge/v1/sign-in and /edge/v1/callback', () => {
       code_challenge_method: 'S256',
       claims: JSON.stringify({ id_token: { email: null, name: null, preferred_username: null } }),
     });
-    expect(response.headers.get('set-cookie')).toMatch(new RegExp(`^gatehouse_edge_signin\\.${authorize.searchParams.get('state')}=v1\\.[^;]+; Path=/edge/v1/callback; Max-Age=600; HttpOnly; SameSite=Lax$`));
+    expect(response.headers.get('set-cookie')).toMatch(
+      new RegExp(`^gatehouse_edge_signin\\.${authorize.searchParams.get('state')}=v1\\.[^;]+; Path=/edge/v1/callback; Max-Age=600; HttpOnly; SameSite=Lax$`),
+    );
   });
 
   it('refuses a return URL on a host no route names, or not http(s), with 400 and no redirect', async () => {
@@ -163,7 +188,9 @@ describe('GET /edge/v1/sign-in and /edge/v1/callback', () => {
   });
 
   it('refuses a callback for a sign-in this browser did not start (no state cookie), with 400', async () => {
-    const response = await fetch(`${f.server.url}/edge/v1/callback?code=abc&state=${'s'.repeat(43)}&iss=${encodeURIComponent(f.server.issuer)}`, { redirect: 'manual' });
+    const response = await fetch(`${f.server.url}/edge/v1/callback?code=abc&state=${'s'.repeat(43)}&iss=${encodeURIComponent(f.server.issuer)}`, {
+      redirect: 'manual',
+    });
     expect(response.status).toBe(400);
     expect(await response.text()).toContain('This sign-in expired or was not started in this browser.');
   });
@@ -171,6 +198,10 @@ describe('GET /edge/v1/sign-in and /edge/v1/callback', () => {
   it('has registered the edge client as a first-party public client with only its own callback', async () => {
     const client = await f.database.db.client.findUniqueOrThrow({ where: { id: 'gatehouse-edge' } });
     expect(client.firstParty).toBe(true);
-    expect(client.metadata).toMatchObject({ token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], redirect_uris: [`${f.server.issuer}/edge/v1/callback`] });
+    expect(client.metadata).toMatchObject({
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      redirect_uris: [`${f.server.issuer}/edge/v1/callback`],
+    });
   });
 });

@@ -49,8 +49,18 @@ describe('the edge refuses bad original-request input with 403 access_denied, ne
   });
 
   it('missing X-Original-URI or X-Original-Method', async () => {
-    await expectRefused(fetch(`${f.server.url}/edge/v1/auth-request`, { headers: { 'x-original-method': 'GET', 'x-original-host': ORDERS_HOST, authorization: `Bearer ${token}` } }), 'the original URI is missing (x-original-uri)');
-    await expectRefused(fetch(`${f.server.url}/edge/v1/auth-request`, { headers: { 'x-original-uri': '/orders/1', 'x-original-host': ORDERS_HOST, authorization: `Bearer ${token}` } }), 'the original method is missing (x-original-method)');
+    await expectRefused(
+      fetch(`${f.server.url}/edge/v1/auth-request`, {
+        headers: { 'x-original-method': 'GET', 'x-original-host': ORDERS_HOST, authorization: `Bearer ${token}` },
+      }),
+      'the original URI is missing (x-original-uri)',
+    );
+    await expectRefused(
+      fetch(`${f.server.url}/edge/v1/auth-request`, {
+        headers: { 'x-original-uri': '/orders/1', 'x-original-host': ORDERS_HOST, authorization: `Bearer ${token}` },
+      }),
+      'the original method is missing (x-original-method)',
+    );
   });
 
   it('conflicting (repeated) X-Original-Host, X-Original-Method or X-Original-URI headers', async () => {
@@ -118,7 +128,9 @@ describe('who may ask (EDGE_CALLERS)', () => {
     const outsider = fetchFrom('127.0.0.2');
     try {
       for (const path of ['/edge/v1/auth-request', '/edge/v1/forward-auth', '/edge/v1/ext-authz/orders/1']) {
-        const response = await outsider(`${narrow.server.url}${path}`, { headers: { ...nginxHeaders('GET', '/orders/1'), 'x-forwarded-for': '127.0.0.1', authorization: 'Bearer x' } });
+        const response = await outsider(`${narrow.server.url}${path}`, {
+          headers: { ...nginxHeaders('GET', '/orders/1'), 'x-forwarded-for': '127.0.0.1', authorization: 'Bearer x' },
+        });
         expect(response.status).toBe(403);
         expect(await json(response)).toEqual({ error: 'access_denied', error_description: 'this address may not ask for edge decisions (EDGE_CALLERS)' });
       }

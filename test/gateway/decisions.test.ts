@@ -67,7 +67,17 @@ describe('GET /edge/v1/auth-request: allowed', () => {
     const response = await ask('GET', '/orders/17', bearer(reader.token));
     const { payload, protectedHeader } = await verifyIdentity(f.server, response.headers.get('x-auth-request-identity')!);
     expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'gatehouse-identity+jwt' });
-    expect(payload).toEqual({ iss: f.server.issuer, aud: ORDERS, sub: reader.clientId, client_id: reader.clientId, scope: 'orders:read', roles: [], groups: [], iat: expect.any(Number), exp: expect.any(Number) });
+    expect(payload).toEqual({
+      iss: f.server.issuer,
+      aud: ORDERS,
+      sub: reader.clientId,
+      client_id: reader.clientId,
+      scope: 'orders:read',
+      roles: [],
+      groups: [],
+      iat: expect.any(Number),
+      exp: expect.any(Number),
+    });
     expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
   });
 
@@ -110,7 +120,14 @@ describe('GET /edge/v1/auth-request: 401 invalid_token', () => {
   });
 
   it('with an expired token', async () => {
-    const expired = await f.signedAccessToken({ sub: reader.clientId, client_id: reader.clientId, aud: ORDERS, scope: 'orders:read', iat: 1_000_000, exp: 1_000_060 });
+    const expired = await f.signedAccessToken({
+      sub: reader.clientId,
+      client_id: reader.clientId,
+      aud: ORDERS,
+      scope: 'orders:read',
+      iat: 1_000_000,
+      exp: 1_000_060,
+    });
     const response = await ask('GET', '/orders/1', bearer(expired));
     await expectDenied(response.clone(), 401, 'invalid_token');
     expect((await json(response)).error_description).toBe('the access token expired');
@@ -126,7 +143,9 @@ describe('GET /edge/v1/auth-request: 401 invalid_token', () => {
   it('with a revoked token (RFC 7009 revocation at Gatehouse)', async () => {
     const revoked = await f.serviceToken(['orders:read']);
     expect((await ask('GET', '/orders/1', bearer(revoked.token))).status).toBe(200);
-    const response = await oauth.revocationRequest(f.as, { client_id: revoked.clientId }, oauth.ClientSecretBasic(revoked.clientSecret), revoked.token, { [oauth.allowInsecureRequests]: true });
+    const response = await oauth.revocationRequest(f.as, { client_id: revoked.clientId }, oauth.ClientSecretBasic(revoked.clientSecret), revoked.token, {
+      [oauth.allowInsecureRequests]: true,
+    });
     await oauth.processRevocationResponse(response);
     const denied = await ask('GET', '/orders/1', bearer(revoked.token));
     await expectDenied(denied.clone(), 401, 'invalid_token');

@@ -18,7 +18,16 @@ describe('edge sessions (cookie and binding to the Gatehouse session)', () => {
   let stored: { accountId?: string; grantId?: string } | undefined = { accountId: 'user-1', grantId: 'grant-1' };
   let revoked = false;
   const sessions = (keys: string[]) =>
-    createEdgeSessions({ cookieKeys: keys, checkSeconds: 5, now: () => now, isRevoked: () => revoked, probe: async (sid) => (probes.push(sid), stored) });
+    createEdgeSessions({
+      cookieKeys: keys,
+      checkSeconds: 5,
+      now: () => now,
+      isRevoked: () => revoked,
+      probe: async (sid) => {
+        probes.push(sid);
+        return stored;
+      },
+    });
   const header = (value: string) => `other=1; ${EDGE_SESSION_COOKIE}=${value}`;
 
   beforeEach(() => {
@@ -102,7 +111,15 @@ describe('identity tokens (signed once, handed out again)', () => {
 describe('the decision endpoints when a decision cannot be made', () => {
   it('answer 503 with Retry-After (never a 500), and log the cause', async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const log = createLogger({ level: 'info', destination: new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk))), done()) }) });
+    const log = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write: (chunk, _e, done) => {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    });
     const endpoints = createEdgeEndpoints({
       engine: { decide: () => Promise.reject(new Error('directory unreachable')) },
       callers: ['127.0.0.1'],
@@ -112,11 +129,16 @@ describe('the decision endpoints when a decision cannot be made', () => {
     const server = createServer(endpoints((_req, res) => res.writeHead(404).end()));
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     try {
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/edge/v1/auth-request`, { headers: nginxHeaders('GET', '/orders/1') });
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/edge/v1/auth-request`, {
+        headers: nginxHeaders('GET', '/orders/1'),
+      });
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBe('5');
       expect(await response.json()).toEqual({ error: 'temporarily_unavailable', error_description: 'the decision could not be made, try again shortly' });
-      expect(lines.find((l) => l.msg === 'edge decision failed')).toMatchObject({ level: 50, err: expect.objectContaining({ message: 'directory unreachable' }) });
+      expect(lines.find((l) => l.msg === 'edge decision failed')).toMatchObject({
+        level: 50,
+        err: expect.objectContaining({ message: 'directory unreachable' }),
+      });
     } finally {
       server.close();
     }

@@ -30,7 +30,15 @@ export const insecure = { [oauth.allowInsecureRequests]: true } as const;
  * `setup` runs before the server starts (APIs, routes), so the server reads those routes as it
  * starts; a route added later is in force after EDGE_ROUTE_REFRESH_INTERVAL. `clock`: the server's.
  */
-export async function startGateway({ env = {}, setup, clock }: { env?: Record<string, string>; setup?: (services: Services) => Promise<void>; clock?: Clock } = {}): Promise<GatewayFixture> {
+export async function startGateway({
+  env = {},
+  setup,
+  clock,
+}: {
+  env?: Record<string, string>;
+  setup?: (services: Services) => Promise<void>;
+  clock?: Clock;
+} = {}): Promise<GatewayFixture> {
   const database = await createTestDatabase();
   const secrets = testSecrets();
   const fullEnv = { CLIENT_CACHE_TTL: '0', RATE_LIMIT_ENABLED: 'false', ...env };
@@ -39,7 +47,9 @@ export async function startGateway({ env = {}, setup, clock }: { env?: Record<st
   const server = await startTestServer({ databaseUrl: database.url, secrets, env: fullEnv, clock });
   const issuer = new URL(server.issuer);
   // A test that names the issuer by a host only a browser resolves (--host-resolver-rules) asks no tokens of it here.
-  const as = isIP(issuer.hostname) ? await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' })) : { issuer: server.issuer };
+  const as = isIP(issuer.hostname)
+    ? await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oidc' }))
+    : { issuer: server.issuer };
   return {
     server,
     database,
@@ -49,7 +59,10 @@ export async function startGateway({ env = {}, setup, clock }: { env?: Record<st
       const { clientId, clientSecret } = await services.clients.create({ name: 'service', grantTypes: ['client_credentials'] });
       await services.apis.grantClient({ clientId, identifier: api, scopes });
       const params = new URLSearchParams({ resource: api, scope: scopes.join(' ') });
-      const response = await oauth.clientCredentialsGrantRequest(as, { client_id: clientId }, oauth.ClientSecretBasic(clientSecret!), params, { ...insecure, ...(dpop && { DPoP: dpop }) });
+      const response = await oauth.clientCredentialsGrantRequest(as, { client_id: clientId }, oauth.ClientSecretBasic(clientSecret!), params, {
+        ...insecure,
+        ...(dpop && { DPoP: dpop }),
+      });
       const token = await oauth.processClientCredentialsResponse(as, { client_id: clientId }, response);
       return { clientId, clientSecret: clientSecret!, token: token.access_token };
     },

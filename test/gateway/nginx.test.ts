@@ -60,7 +60,7 @@ describe('apps/example-api behind a real nginx with auth_request to Gatehouse (d
     expect(await response.json()).toEqual({ orders: [], caller: reader.clientId, subject: reader.clientId });
   });
 
-  it('answers 401 without a token, with Gatehouse\'s challenge passed on by nginx, and the API never asked', async () => {
+  it("answers 401 without a token, with Gatehouse's challenge passed on by nginx, and the API never asked", async () => {
     const response = await viaNginx(ORDERS_HOST, '/orders');
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="${ORDERS}", error="invalid_token", error_description="an access token is required"`);
@@ -73,7 +73,9 @@ describe('apps/example-api behind a real nginx with auth_request to Gatehouse (d
   it('answers 401 to a revoked token', async () => {
     const revoked = await f.serviceToken(['orders:read']);
     expect((await viaNginx(ORDERS_HOST, '/orders', { headers: bearer(revoked.token) })).status).toBe(200);
-    await oauth.processRevocationResponse(await oauth.revocationRequest(f.as, { client_id: revoked.clientId }, oauth.ClientSecretBasic(revoked.clientSecret), revoked.token, insecure));
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(f.as, { client_id: revoked.clientId }, oauth.ClientSecretBasic(revoked.clientSecret), revoked.token, insecure),
+    );
     expect((await viaNginx(ORDERS_HOST, '/orders', { headers: bearer(revoked.token) })).status).toBe(401);
   });
 
@@ -85,7 +87,7 @@ describe('apps/example-api behind a real nginx with auth_request to Gatehouse (d
 describe('a plain upstream behind nginx: what arrives', () => {
   const echoed = async (response: Response) => (await response.json()) as { headers: Record<string, string> };
 
-  it('receives the identity headers, and an identity JWT that verifies against Gatehouse\'s JWKS', async () => {
+  it("receives the identity headers, and an identity JWT that verifies against Gatehouse's JWKS", async () => {
     const response = await viaNginx(DASHBOARD_HOST, '/api/orders', { headers: { ...bearer(reader.token), 'x-auth-request-user': 'someone-else' } });
     expect(response.status).toBe(200);
     const { headers } = await echoed(response);
@@ -97,7 +99,9 @@ describe('a plain upstream behind nginx: what arrives', () => {
   });
 
   it('never receives identity headers a client made up, on a public route either', async () => {
-    const response = await viaNginx(DASHBOARD_HOST, '/public/logo.svg', { headers: { 'x-auth-request-user': 'admin', 'x-auth-request-identity': 'forged', 'x-auth-request-roles': 'admin' } });
+    const response = await viaNginx(DASHBOARD_HOST, '/public/logo.svg', {
+      headers: { 'x-auth-request-user': 'admin', 'x-auth-request-identity': 'forged', 'x-auth-request-roles': 'admin' },
+    });
     expect(response.status).toBe(200);
     const { headers } = await echoed(response);
     expect(Object.keys(headers).filter((name) => name.startsWith('x-auth-request-'))).toEqual([]);
@@ -116,7 +120,9 @@ describe('a plain upstream behind nginx: what arrives', () => {
     expect(response.status).toBe(401);
   });
 
-  it('leaves nothing in nginx\'s error log but what it logs for denials', async () => {
-    expect((await nginx.errors()).split('\n').filter((line) => / \[(emerg|alert|crit|error)\] /.test(line) && !line.includes('auth request unexpected status'))).toEqual([]);
+  it("leaves nothing in nginx's error log but what it logs for denials", async () => {
+    expect(
+      (await nginx.errors()).split('\n').filter((line) => / \[(emerg|alert|crit|error)\] /.test(line) && !line.includes('auth request unexpected status')),
+    ).toEqual([]);
   });
 });

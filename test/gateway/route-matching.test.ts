@@ -27,7 +27,18 @@ const segments = (uri: string) => {
 describe('path patterns', () => {
   it('parses literal segments, :name segments and a trailing *', () => {
     const parsed = parsePathPattern('/shops/:shop/orders/*');
-    expect(parsed).toEqual({ ok: true, pattern: expect.objectContaining({ segments: [{ kind: 'literal', value: 'shops' }, { kind: 'param', name: 'shop' }, { kind: 'literal', value: 'orders' }], rest: true, shape: '/shops/:/orders/*' }) });
+    expect(parsed).toEqual({
+      ok: true,
+      pattern: expect.objectContaining({
+        segments: [
+          { kind: 'literal', value: 'shops' },
+          { kind: 'param', name: 'shop' },
+          { kind: 'literal', value: 'orders' },
+        ],
+        rest: true,
+        shape: '/shops/:/orders/*',
+      }),
+    });
   });
 
   it.each([
@@ -60,7 +71,9 @@ describe('the route table: the most specific match wins', () => {
   ]);
   const winner = (host: string, method: string, uri: string) => {
     const found = table.match(host, method, segments(uri));
-    return found.ok ? `${found.match.route.host} ${found.match.route.path} ${found.match.route.methods.join(',') || '*'} ${JSON.stringify(found.match.params)}` : found.reason;
+    return found.ok
+      ? `${found.match.route.host} ${found.match.route.path} ${found.match.route.methods.join(',') || '*'} ${JSON.stringify(found.match.params)}`
+      : found.reason;
   };
 
   it('a literal before a parameter before the rest', () => {

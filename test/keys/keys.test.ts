@@ -36,7 +36,10 @@ describe('signing keys', () => {
     expect(await service.ensureKeys()).toHaveLength(2);
     expect(await service.ensureKeys()).toHaveLength(0);
     const list = await service.list();
-    expect(list.map((k) => [k.alg, k.state]).sort()).toEqual([['ES256', 'current'], ['RS256', 'current']]);
+    expect(list.map((k) => [k.alg, k.state]).sort()).toEqual([
+      ['ES256', 'current'],
+      ['RS256', 'current'],
+    ]);
   });
 
   it('lets two instances starting together on an empty database create one key per algorithm', async () => {
@@ -83,10 +86,12 @@ describe('signing keys', () => {
     const service = keys();
     await service.ensureKeys();
     const { published } = await service.keySet();
-    expect(published.map((jwk) => Object.keys(jwk).sort())).toEqual(expect.arrayContaining([
-      ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'],
-      ['alg', 'e', 'kid', 'kty', 'n', 'use'],
-    ]));
+    expect(published.map((jwk) => Object.keys(jwk).sort())).toEqual(
+      expect.arrayContaining([
+        ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'],
+        ['alg', 'e', 'kid', 'kty', 'n', 'use'],
+      ]),
+    );
   });
 
   it('publishes a rotated key as next, signs with it only after the delay, and keeps the old one until its tokens expire', async () => {

@@ -3,7 +3,9 @@ import { cookieSigner } from '../../apps/server/provider/cookie-keys.ts';
 
 // keygrip is what Koa's cookies would use by default: signatures must stay interchangeable with
 // it, so cookies issued before the switch stay valid.
-const Keygrip = createRequire(import.meta.url)('keygrip') as new (keys: string[]) => { sign(data: string): string; verify(data: string, digest: string): boolean };
+const Keygrip = createRequire(import.meta.url)('keygrip') as new (
+  keys: string[],
+) => { sign(data: string): string; verify(data: string, digest: string): boolean };
 
 const current = 'current-cookie-key-0123456789abcdef';
 const previous = 'previous-cookie-key-0123456789abcdef';
@@ -12,7 +14,7 @@ describe('cookie signatures', () => {
   const signer = cookieSigner([current, previous]);
 
   it('signs exactly as keygrip does, with the first key', () => {
-    for (const data of ['_session=abc', '_interaction=' + 'x'.repeat(300), '']) {
+    for (const data of ['_session=abc', `_interaction=${'x'.repeat(300)}`, '']) {
       expect(signer.sign(data)).toBe(new Keygrip([current]).sign(data));
     }
   });

@@ -132,7 +132,12 @@ describe('redirect_uri checks', () => {
     ['a suffix domain', 'http://127.0.0.1.attacker.example:9/callback'],
     ['an unregistered host', 'http://attacker.example/callback'],
   ])('shows an error page and never redirects for %s', async (_label, redirectUri) => {
-    const url = client.buildAuthorizationUrl(app.config, { redirect_uri: redirectUri, scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
+    const url = client.buildAuthorizationUrl(app.config, {
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    });
     // openid-client normalizes URLs; the raw value is what an attacker would send.
     url.searchParams.set('redirect_uri', redirectUri);
     const response = await fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });

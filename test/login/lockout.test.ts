@@ -20,7 +20,14 @@ let config: ReturnType<typeof loadConfig>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: database.url, LOCKOUT_THRESHOLD: '3', LOCKOUT_WAIT: '60', LOCKOUT_WAIT_INCREMENT: '60', LOCKOUT_MAX_WAIT: '120' });
+  config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    LOCKOUT_THRESHOLD: '3',
+    LOCKOUT_WAIT: '60',
+    LOCKOUT_WAIT_INCREMENT: '60',
+    LOCKOUT_MAX_WAIT: '120',
+  });
   services = createServices({ config, secrets: testSecrets(), db: database.db, audit: createAuditLog(database.db, { batchMs: 0 }), clock });
 });
 
@@ -73,7 +80,13 @@ describe('users.verifyPassword brute-force defence', () => {
     // comparison of the two cases failed on a loaded machine).
     const real = createPasswordHasher(config.argon2);
     const verified: string[] = [];
-    const passwords: PasswordHasher = { ...real, verify: (stored, password) => (verified.push(stored ? 'stored hash' : 'decoy'), real.verify(stored, password)) };
+    const passwords: PasswordHasher = {
+      ...real,
+      verify: (stored, password) => {
+        verified.push(stored ? 'stored hash' : 'decoy');
+        return real.verify(stored, password);
+      },
+    };
     const users = createUserService({ db: database.db, passwords, lockout: createLockout({ db: database.db, policy: config.lockout }) });
     const user = await users.create({ email: 'timing@example.com', password: PASSWORD });
     for (let i = 0; i < 3; i++) await users.verifyPassword(user.email, 'wrong', ctx);
@@ -107,7 +120,15 @@ describe('users.verifyPassword brute-force defence', () => {
     await services.users.unlock(user.id);
     await services.users.verifyPassword(user.email, PASSWORD, ctx);
     const events = await services.audit.tail({ userId: user.id });
-    expect(events.map((e) => e.type)).toEqual(['user.created', 'login.failed', 'login.failed', 'login.failed', 'login.locked_out', 'user.unlocked', 'login.succeeded']);
+    expect(events.map((e) => e.type)).toEqual([
+      'user.created',
+      'login.failed',
+      'login.failed',
+      'login.failed',
+      'login.locked_out',
+      'user.unlocked',
+      'login.succeeded',
+    ]);
     const failed = events.find((e) => e.type === 'login.failed')!;
     expect(failed).toMatchObject({ ip: ctx.ip, userAgent: ctx.userAgent, clientId: ctx.clientId });
     expect(JSON.stringify(events)).not.toContain('Tr0ub4dor');

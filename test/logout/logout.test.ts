@@ -4,7 +4,7 @@ import * as jose from 'jose';
 import * as client from 'openid-client';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
 import type { TestServer } from '../support/server.ts';
-import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
+import { authorizationRequest, PASSWORD, signIn, type ssoFixtures, startSsoServer } from '../support/sso.ts';
 
 let sso: Awaited<ReturnType<typeof startSsoServer>>;
 let server: TestServer;
@@ -36,7 +36,11 @@ afterAll(async () => {
 async function login(jar: CookieJar, app: App) {
   const request = await authorizationRequest(app.config, app.redirectUri);
   const { callback } = await signIn(jar, request.url, { email: 'ada@example.com', password: PASSWORD, consent: 'allow' });
-  return client.authorizationCodeGrant(app.config, new URL(callback!), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+  return client.authorizationCodeGrant(app.config, new URL(callback!), {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
+    expectedNonce: request.nonce,
+  });
 }
 
 /** Opens the logout page and answers "Yes, sign me out". */
@@ -47,7 +51,11 @@ async function confirmLogout(jar: CookieJar, url: URL) {
   expect(html).toContain('Sign out?');
   const action = html.match(/<form id="op.logoutForm" method="post" action="([^"]+)"/)![1];
   const xsrf = html.match(/name="xsrf" value="([^"]+)"/)![1];
-  return jar.fetch(action, { method: 'POST', body: new URLSearchParams({ xsrf, logout: 'yes' }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  return jar.fetch(action, {
+    method: 'POST',
+    body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
 }
 
 describe('RP-initiated logout', () => {
@@ -59,18 +67,24 @@ describe('RP-initiated logout', () => {
     await login(jar, b);
     logoutTokens.length = 0;
 
-    const url = client.buildEndSessionUrl(a.config, { id_token_hint: tokensA.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:9/logged-out', state: 'bye' });
+    const url = client.buildEndSessionUrl(a.config, {
+      id_token_hint: tokensA.id_token!,
+      post_logout_redirect_uri: 'http://127.0.0.1:9/logged-out',
+      state: 'bye',
+    });
     const done = await confirmLogout(jar, url);
     expect(done.status).toBe(303);
     expect(done.headers.get('location')).toBe('http://127.0.0.1:9/logged-out?state=bye');
 
     const jwks = jose.createRemoteJWKSet(new URL(`${server.url}/jwks`));
-    const audiences = await Promise.all(logoutTokens.map(async (token) => {
-      const { payload } = await jose.jwtVerify(token, jwks, { issuer: server.issuer });
-      expect(payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
-      expect(payload.sub).toBe(tokensA.claims()!.sub);
-      return payload.aud;
-    }));
+    const audiences = await Promise.all(
+      logoutTokens.map(async (token) => {
+        const { payload } = await jose.jwtVerify(token, jwks, { issuer: server.issuer });
+        expect(payload.events).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
+        expect(payload.sub).toBe(tokensA.claims()!.sub);
+        return payload.aud;
+      }),
+    );
     expect(audiences.sort()).toEqual([a.clientId, b.clientId].sort());
 
     const request = await authorizationRequest(a.config, a.redirectUri, { prompt: 'none' });
@@ -89,13 +103,33 @@ describe('RP-initiated logout', () => {
   });
 
   it.each([
-    ['an unregistered post_logout_redirect_uri', async (tokens: { id_token?: string }, app: App) => client.buildEndSessionUrl(app.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://attacker.example/' })],
-    ['a tampered id_token_hint', async (tokens: { id_token?: string }, app: App) => client.buildEndSessionUrl(app.config, { id_token_hint: `${tokens.id_token!.slice(0, -4)}AAAA`, post_logout_redirect_uri: 'http://127.0.0.1:9/logged-out' })],
-    ['a foreign id_token_hint', async (_tokens: { id_token?: string }, app: App) => {
-      const key = await jose.generateKeyPair('RS256');
-      const forged = await new jose.SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'RS256' }).setIssuer(server.issuer).setAudience(app.clientId).setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
-      return client.buildEndSessionUrl(app.config, { id_token_hint: forged, post_logout_redirect_uri: 'http://127.0.0.1:9/logged-out' });
-    }],
+    [
+      'an unregistered post_logout_redirect_uri',
+      async (tokens: { id_token?: string }, app: App) =>
+        client.buildEndSessionUrl(app.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://attacker.example/' }),
+    ],
+    [
+      'a tampered id_token_hint',
+      async (tokens: { id_token?: string }, app: App) =>
+        client.buildEndSessionUrl(app.config, {
+          id_token_hint: `${tokens.id_token!.slice(0, -4)}AAAA`,
+          post_logout_redirect_uri: 'http://127.0.0.1:9/logged-out',
+        }),
+    ],
+    [
+      'a foreign id_token_hint',
+      async (_tokens: { id_token?: string }, app: App) => {
+        const key = await jose.generateKeyPair('RS256');
+        const forged = await new jose.SignJWT({ sub: 'x' })
+          .setProtectedHeader({ alg: 'RS256' })
+          .setIssuer(server.issuer)
+          .setAudience(app.clientId)
+          .setIssuedAt()
+          .setExpirationTime('1h')
+          .sign(key.privateKey);
+        return client.buildEndSessionUrl(app.config, { id_token_hint: forged, post_logout_redirect_uri: 'http://127.0.0.1:9/logged-out' });
+      },
+    ],
   ])('shows an error page and never redirects for %s', async (_label, build) => {
     const jar = createCookieJar();
     const app = await fixtures.createClient();

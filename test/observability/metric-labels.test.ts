@@ -25,7 +25,10 @@ const methods = METHODS.filter((m) => m !== 'CONNECT');
 const countedMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'];
 
 const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)];
-const junk = (length: number) => randomBytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
+const junk = (length: number) =>
+  randomBytes(Math.ceil(length / 2))
+    .toString('hex')
+    .slice(0, length);
 
 /** Sub-paths under the provider's prefixes that no route of oidc-provider or ours matches, and one of ours. */
 const unmatchedForms = [
@@ -65,7 +68,8 @@ async function sendAll(requests: Array<[method: string, path: string]>) {
  * follow the process (a GC kind, a handle type appearing), not the requests.
  */
 const ownSeries = async () => [...(await scrapeMetrics(server.url)).keys()].filter((key) => key.startsWith('gatehouse_'));
-const labelValues = (series: string[], label: string) => new Set(series.flatMap((key) => [...key.matchAll(new RegExp(`${label}="([^"]*)"`, 'g'))].map((m) => m[1])));
+const labelValues = (series: string[], label: string) =>
+  new Set(series.flatMap((key) => [...key.matchAll(new RegExp(`${label}="([^"]*)"`, 'g'))].map((m) => m[1])));
 
 // Allowed at run time without --expose-gc: a context created after the flag is set gets `gc`.
 setFlagsFromString('--expose-gc');
@@ -108,7 +112,12 @@ describe('metric labels under requests to paths nobody routes (regression: attac
     await send('GET', '/token');
     await send('POST', '/session/end/confirm');
     const requests = (await ownSeries()).filter((key) => key.startsWith('gatehouse_http_requests_total{'));
-    expect(requests).toEqual(expect.arrayContaining(['gatehouse_http_requests_total{method="GET",route="/token",status="404"}', expect.stringMatching(/^gatehouse_http_requests_total\{method="POST",route="\/session\/end\/confirm",status="\d+"\}$/)]));
+    expect(requests).toEqual(
+      expect.arrayContaining([
+        'gatehouse_http_requests_total{method="GET",route="/token",status="404"}',
+        expect.stringMatching(/^gatehouse_http_requests_total\{method="POST",route="\/session\/end\/confirm",status="\d+"\}$/),
+      ]),
+    );
   });
 
   it('writes a bounded log line for a 16 KiB path, with the path cut and marked', async () => {
@@ -123,9 +132,17 @@ describe('metric labels under requests to paths nobody routes (regression: attac
 });
 
 describe('default process and Node.js metrics', () => {
-  it('are published under the standard unprefixed names, beside Gatehouse\'s own prefixed families', async () => {
+  it("are published under the standard unprefixed names, beside Gatehouse's own prefixed families", async () => {
     const names = new Set([...(await scrapeMetrics(server.url)).keys()].map((key) => key.replace(/\{.*$/, '')));
-    for (const name of ['process_cpu_seconds_total', 'process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_version_info']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_version_info',
+    ]) {
       expect({ name, present: names.has(name) }).toEqual({ name, present: true });
     }
     expect([...names].filter((n) => n.startsWith('gatehouse_process_') || n.startsWith('gatehouse_nodejs_'))).toEqual([]);

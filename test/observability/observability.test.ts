@@ -46,7 +46,11 @@ describe('a full session of codes, tokens and a password', () => {
     const { callback } = await signIn(jar, request.url, { email: user.email, password: PASSWORD, consent: 'allow' });
     const callbackUrl = new URL(callback!);
     secrets.code = callbackUrl.searchParams.get('code')!;
-    const tokens = await client.authorizationCodeGrant(app.config, callbackUrl, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+    const tokens = await client.authorizationCodeGrant(app.config, callbackUrl, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
     secrets.accessToken = tokens.access_token;
     secrets.idToken = tokens.id_token!;
     secrets.refreshToken = tokens.refresh_token!;
@@ -110,7 +114,11 @@ describe('a full session of codes, tokens and a password', () => {
 
     const forService = await fixtures.services.audit.tail({ clientId: serviceClientId });
     expect(forService.map((e) => e.type)).toEqual(['client.created', 'token.issued', 'token.revoked']);
-    expect(forService[1]).toMatchObject({ actor: `client:${serviceClientId}`, ip: '127.0.0.1', details: { kind: 'client_credentials', grantType: 'client_credentials' } });
+    expect(forService[1]).toMatchObject({
+      actor: `client:${serviceClientId}`,
+      ip: '127.0.0.1',
+      details: { kind: 'client_credentials', grantType: 'client_credentials' },
+    });
 
     const all = JSON.stringify(await fixtures.services.audit.tail({ limit: 1000 }));
     for (const value of Object.values(secrets)) expect(all).not.toContain(value);
@@ -118,7 +126,9 @@ describe('a full session of codes, tokens and a password', () => {
 
   it('counts requests, tokens by grant type and client, logins and pool use at /metrics', async () => {
     const samples = await scrape();
-    expect(sample(samples, 'gatehouse_tokens_issued_total', { kind: 'client_credentials', grant_type: 'client_credentials', client_id: serviceClientId })).toBe(1);
+    expect(sample(samples, 'gatehouse_tokens_issued_total', { kind: 'client_credentials', grant_type: 'client_credentials', client_id: serviceClientId })).toBe(
+      1,
+    );
     expect(sample(samples, 'gatehouse_tokens_issued_total', { kind: 'refresh_token', grant_type: 'refresh_token', client_id: appClientId })).toBe(1);
     expect(sample(samples, 'gatehouse_tokens_issued_total', { kind: 'authorization_code', client_id: appClientId })).toBe(1);
     expect(sample(samples, 'gatehouse_logins_total', { outcome: 'succeeded' })).toBe(1);
@@ -187,7 +197,12 @@ describe('audit retention', () => {
   it('deletes events older than AUDIT_RETENTION_DAYS and keeps the rest', async () => {
     const old = new Date(Date.now() - 91 * 24 * 3600 * 1000);
     const recent = new Date(Date.now() - 89 * 24 * 3600 * 1000);
-    await database.db.auditEvent.createMany({ data: [{ type: 'user.created', userId: 'retention-old', at: old }, { type: 'user.created', userId: 'retention-recent', at: recent }] });
+    await database.db.auditEvent.createMany({
+      data: [
+        { type: 'user.created', userId: 'retention-old', at: old },
+        { type: 'user.created', userId: 'retention-recent', at: recent },
+      ],
+    });
     expect(await fixtures.services.audit.sweep(90)).toBe(1);
     expect(await fixtures.services.audit.tail({ userId: 'retention-old' })).toEqual([]);
     expect(await fixtures.services.audit.tail({ userId: 'retention-recent' })).toHaveLength(1);

@@ -3,7 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { DatabaseUnavailable } from '../../apps/core/errors.ts';
-import { handBodyToProvider, onClientAssigned, onGrantTypeNotAllowed, watchRedemptions, type RedeemedKind, type RenderedByProvider } from '../../apps/server/provider/internals.ts';
+import {
+  handBodyToProvider,
+  onClientAssigned,
+  onGrantTypeNotAllowed,
+  watchRedemptions,
+  type RedeemedKind,
+  type RenderedByProvider,
+} from '../../apps/server/provider/internals.ts';
 
 // What apps/server/provider/internals.ts relies on in oidc-provider, outside its documented API,
 // checked against a bare provider: when an upgrade changes it, this fails.
@@ -34,7 +41,11 @@ afterAll(async () => {
 });
 
 const tokenRequest = (secret: string, body = 'grant_type=client_credentials') =>
-  fetch(`${url}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`svc:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body });
+  fetch(`${url}/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`svc:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
 
 describe('onClientAssigned (lib/helpers/oidc_context.js `assign.client`, lib/helpers/initialize_app.js `new provider.OIDCContext`)', () => {
   const seen: Array<{ route: string; clientId: string }> = [];
@@ -131,7 +142,12 @@ describe('RenderedByProvider (lib/shared/error_handler.js, lib/shared/authorizat
         throw outage();
       }
     }
-    own = await serve(new Provider('http://127.0.0.1', { adapter: UnreachableAdapter, features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } } }));
+    own = await serve(
+      new Provider('http://127.0.0.1', {
+        adapter: UnreachableAdapter,
+        features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
+      }),
+    );
   });
   afterAll(() => own.close());
 
@@ -154,7 +170,13 @@ describe('onGrantTypeNotAllowed (lib/actions/token.js `allowedGrantTypeCheck`, l
   beforeAll(async () => {
     const clients: Configuration['clients'] = [
       { client_id: 'svc', client_secret: 'a-test-secret', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
-      { client_id: 'pub', token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://rp.example.test/cb'] },
+      {
+        client_id: 'pub',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: ['https://rp.example.test/cb'],
+      },
     ];
     const provider = new Provider('http://127.0.0.1', { clients, features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } } });
     onGrantTypeNotAllowed(provider, (ctx) => {
@@ -172,7 +194,11 @@ describe('onGrantTypeNotAllowed (lib/actions/token.js `allowedGrantTypeCheck`, l
   };
 
   it('calls the listener, after oidc-provider answered invalid_request, when an authenticated client asks for a grant type it may not use', async () => {
-    expect(await answer('grant_type=authorization_code&code=x&redirect_uri=https%3A%2F%2Frp.example.test%2Fcb', basicAuth('svc', 'a-test-secret'))).toEqual({ status: 400, error: 'unauthorized_client', called: ['svc'] });
+    expect(await answer('grant_type=authorization_code&code=x&redirect_uri=https%3A%2F%2Frp.example.test%2Fcb', basicAuth('svc', 'a-test-secret'))).toEqual({
+      status: 400,
+      error: 'unauthorized_client',
+      called: ['svc'],
+    });
     expect(await answer('grant_type=client_credentials&client_id=pub')).toEqual({ status: 400, error: 'unauthorized_client', called: ['pub'] });
   });
 
@@ -182,7 +208,13 @@ describe('onGrantTypeNotAllowed (lib/actions/token.js `allowedGrantTypeCheck`, l
     ['grant_type twice', 'grant_type=authorization_code&grant_type=authorization_code', basicAuth('svc', 'a-test-secret'), 400, 'invalid_request'],
     ['an unsupported grant type', 'grant_type=password', basicAuth('svc', 'a-test-secret'), 400, 'unsupported_grant_type'],
     ['an allowed grant type refused later', 'grant_type=client_credentials&scope=a&scope=b', basicAuth('svc', 'a-test-secret'), 400, 'invalid_request'],
-    ['a client found but not authenticated (an attestation proof without its attestation)', 'grant_type=client_credentials&client_id=pub', { 'oauth-client-attestation-pop': 'x' }, 400, 'invalid_request'],
+    [
+      'a client found but not authenticated (an attestation proof without its attestation)',
+      'grant_type=client_credentials&client_id=pub',
+      { 'oauth-client-attestation-pop': 'x' },
+      400,
+      'invalid_request',
+    ],
   ])('leaves every other refusal alone: %s', async (_label, body, headers, status, error) => {
     expect(await answer(body, headers)).toEqual({ status, error, called: [] });
   });
@@ -195,7 +227,15 @@ describe('watchRedemptions (lib/actions/grants/refresh_token.js, lib/actions/gra
   let provider: Provider;
   let own: Awaited<ReturnType<typeof serve>>;
   beforeAll(async () => {
-    const clients: Configuration['clients'] = [{ client_id: 'app', client_secret: 'a-test-secret', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], redirect_uris: [redirectUri] }];
+    const clients: Configuration['clients'] = [
+      {
+        client_id: 'app',
+        client_secret: 'a-test-secret',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: [redirectUri],
+      },
+    ];
     provider = new Provider('http://127.0.0.1', { clients, rotateRefreshToken: true, features: { devInteractions: { enabled: false } } });
     const redeemedAgain = watchRedemptions(provider);
     provider.on('grant.error', (ctx, error) => seen.push(redeemedAgain(ctx, error)));
@@ -210,11 +250,24 @@ describe('watchRedemptions (lib/actions/grants/refresh_token.js, lib/actions/gra
     const grantId = await grant.save();
     const client = (await provider.Client.find('app'))!;
     const codeChallenge = createHash('sha256').update(verifier).digest('base64url');
-    return new provider.AuthorizationCode({ client, accountId: 'acc-1', grantId, gty: 'authorization_code', redirectUri, scope: 'openid offline_access', codeChallenge, codeChallengeMethod: 'S256' }).save();
+    return new provider.AuthorizationCode({
+      client,
+      accountId: 'acc-1',
+      grantId,
+      gty: 'authorization_code',
+      redirectUri,
+      scope: 'openid offline_access',
+      codeChallenge,
+      codeChallengeMethod: 'S256',
+    }).save();
   }
 
   const redeem = async (code: string) => {
-    const response = await form(own.url, new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }).toString(), basicAuth('app', 'a-test-secret'));
+    const response = await form(
+      own.url,
+      new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }).toString(),
+      basicAuth('app', 'a-test-secret'),
+    );
     return { status: response.status, body: (await response.json()) as Record<string, string> };
   };
   const refresh = async (token: string) =>

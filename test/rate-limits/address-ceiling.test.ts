@@ -57,7 +57,7 @@ describe('behind a trusted proxy, with a ceiling of 3 requests per address', () 
     expect(await via('::ffff:198.51.100.7')).toBe(429);
   });
 
-  it('counts a hop with a port as its address, not as the proxy (regression: every client shared the proxy\'s budget)', async () => {
+  it("counts a hop with a port as its address, not as the proxy (regression: every client shared the proxy's budget)", async () => {
     for (const client of ['203.0.113.5:51234', '203.0.113.5:51235', '203.0.113.5']) expect(await via(client)).toBe(401);
     expect(await via('203.0.113.5:443')).toBe(429);
     expect(await via('203.0.113.6:51234')).toBe(401);
@@ -119,7 +119,7 @@ describe('/readyz', () => {
     server = await start({ RATE_LIMIT_READYZ: '20/s', RATE_LIMIT_READYZ_BURST: '5' });
   });
 
-  it('never refuses probes at a load balancer\'s pace, and refuses a flood (regression: exempt from every limit)', async () => {
+  it("never refuses probes at a load balancer's pace, and refuses a flood (regression: exempt from every limit)", async () => {
     const balancer = from('127.0.0.60');
     for (let i = 0; i < 20; i++) {
       expect((await balancer(`${server.url}/readyz`)).status).toBe(200);

@@ -70,13 +70,18 @@ describe('token buckets shared through PostgreSQL', () => {
     await database.drop();
   });
 
-  const instance = (onError = (error: unknown) => { throw error; }) => {
+  const instance = (
+    onError = (error: unknown) => {
+      throw error;
+    },
+  ) => {
     const buckets = createBuckets({ queries: createRateLimitQueries(database.db), syncMs: 60_000, onError });
     open.push(buckets);
     return buckets;
   };
   // Rows are named `<key>@<limit>` (buckets.ts rowKeyOf); these tests each use one limit per key.
-  const rows = async () => Object.fromEntries((await database.db.rateLimitBucket.findMany()).map((row) => [row.key.slice(0, row.key.lastIndexOf('@')), Number(row.tatMs)]));
+  const rows = async () =>
+    Object.fromEntries((await database.db.rateLimitBucket.findMany()).map((row) => [row.key.slice(0, row.key.lastIndexOf('@')), Number(row.tatMs)]));
   const slow = limit('1/m', 10);
 
   it('writes only the keys that spent more than half their burst', async () => {

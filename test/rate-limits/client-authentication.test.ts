@@ -131,7 +131,11 @@ describe('failed client authentication at each endpoint, with a small budget', (
     const send = from(address);
     const call = () => post(send, `${s.server.url}${path}`, form, basic(client.clientId, 'wrong'));
     for (let i = 0; i < 2; i++) expect((await call()).body.error).toBe('invalid_client');
-    expect(await call()).toEqual({ status: 429, retryAfter: '1', body: { error: 'rate_limited', error_description: 'too many requests; retry after 1 second' } });
+    expect(await call()).toEqual({
+      status: 429,
+      retryAfter: '1',
+      body: { error: 'rate_limited', error_description: 'too many requests; retry after 1 second' },
+    });
   });
 
   it('counts client_secret_post and invented client ids alike', async () => {
@@ -151,7 +155,9 @@ describe('keys that were never seen', () => {
       RATE_LIMIT_SYNC_MS: '20',
     });
     const send = from('127.0.0.30');
-    const answers = await burst(1000, 16, (i) => post(send, `${server.url}/token`, { grant_type: 'client_credentials', client_id: `invented-${i}`, client_secret: 'x' }));
+    const answers = await burst(1000, 16, (i) =>
+      post(send, `${server.url}/token`, { grant_type: 'client_credentials', client_id: `invented-${i}`, client_secret: 'x' }),
+    );
     expect(new Set(answers.map((a) => `${a.status} ${a.body.error}`))).toEqual(new Set(['401 invalid_client']));
     await new Promise((resolve) => setTimeout(resolve, 200)); // ten sync intervals
     // Not the ids, and not the address either: nothing came under pressure.
@@ -183,7 +189,11 @@ describe('per-client quota', () => {
       const updated = await cli.run('client', 'update', client.clientId, '--rate-limit', '500/s', '--rate-limit-burst', '200');
       expect(updated).toMatchObject({ code: 0, stderr: '' });
       expect(updated.stdout).toBe(`client ${client.clientId}: rate limit 500/s, burst 200\n`);
-      const list = JSON.parse((await cli.run('client', 'list', '--json')).stdout) as Array<{ client_id: string; rate_limit: string | null; rate_limit_burst: number | null }>;
+      const list = JSON.parse((await cli.run('client', 'list', '--json')).stdout) as Array<{
+        client_id: string;
+        rate_limit: string | null;
+        rate_limit_burst: number | null;
+      }>;
       expect(list.find((c) => c.client_id === client.clientId)).toMatchObject({ rate_limit: '500/s', rate_limit_burst: 200 });
       expect((await cli.run('client', 'list')).stdout).toMatch(new RegExp(`${client.clientId}.*500/s, burst 200`));
     } finally {
@@ -203,9 +213,22 @@ describe('per-client quota', () => {
   });
 
   it('gives a public client no budget of its own, since anyone may present its id', async () => {
-    const spa = await s.services.clients.create({ name: 'spa', grantTypes: ['authorization_code'], authMethod: 'none', redirectUris: ['http://127.0.0.1:9/cb'] });
+    const spa = await s.services.clients.create({
+      name: 'spa',
+      grantTypes: ['authorization_code'],
+      authMethod: 'none',
+      redirectUris: ['http://127.0.0.1:9/cb'],
+    });
     const send = from('127.0.0.41');
-    const answers = await burst(60, 1, () => post(send, `${s.server.url}/token`, { grant_type: 'authorization_code', client_id: spa.clientId, code: 'made-up', redirect_uri: 'http://127.0.0.1:9/cb', code_verifier: 'v'.repeat(43) }));
+    const answers = await burst(60, 1, () =>
+      post(send, `${s.server.url}/token`, {
+        grant_type: 'authorization_code',
+        client_id: spa.clientId,
+        code: 'made-up',
+        redirect_uri: 'http://127.0.0.1:9/cb',
+        code_verifier: 'v'.repeat(43),
+      }),
+    );
     expect(new Set(answers.map((a) => `${a.status} ${a.body.error}`))).toEqual(new Set(['400 invalid_grant']));
   });
 

@@ -38,7 +38,13 @@ describe('two instances on one database', () => {
     const send = fetchFrom('127.0.0.90');
     senders.push(send);
     const wrongSecret = async (server: TestServer) =>
-      (await send(`${server.url}/token`, { method: 'POST', headers: { authorization: basic(clientId, 'wrong'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).status;
+      (
+        await send(`${server.url}/token`, {
+          method: 'POST',
+          headers: { authorization: basic(clientId, 'wrong'), 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=client_credentials',
+        })
+      ).status;
 
     for (let i = 0; i < 8; i++) expect(await wrongSecret(a)).toBe(401);
     await sleep(300); // a few sync intervals

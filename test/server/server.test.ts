@@ -97,7 +97,11 @@ describe('bad input', () => {
   });
 
   it('answers a JSON body at the token endpoint with a 4xx error, not a 500', async () => {
-    const res = await fetch(`${server.url}/token`, { method: 'POST', body: '{"grant_type":"client_credentials"}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      body: '{"grant_type":"client_credentials"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expect((await json(res)).error).toEqual(expect.any(String));
@@ -118,7 +122,9 @@ describe('bad input', () => {
   });
 
   it('answers an authorization request for an unknown client with a 400 and no redirect', async () => {
-    const res = await fetch(`${server.url}/auth?client_id=nope&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fevil.example%2Fcb`, { redirect: 'manual' });
+    const res = await fetch(`${server.url}/auth?client_id=nope&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fevil.example%2Fcb`, {
+      redirect: 'manual',
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(await res.text()).not.toMatch(/\bat .*\.js:\d+/);
@@ -140,7 +146,12 @@ describe('clients from the database', () => {
   });
 
   it('authenticates with client_secret_post', async () => {
-    const { clientId, clientSecret } = await services.clients.create({ name: 'post', grantTypes: ['client_credentials'], authMethod: 'client_secret_post', scope: 'openid' });
+    const { clientId, clientSecret } = await services.clients.create({
+      name: 'post',
+      grantTypes: ['client_credentials'],
+      authMethod: 'client_secret_post',
+      scope: 'openid',
+    });
     const res = await post('/token', new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret! }).toString());
     expect(res.status).toBe(200);
   });
@@ -169,7 +180,8 @@ describe('clients from the database', () => {
 
   it('applies a change to a client’s metadata once its cached row has expired', async () => {
     const { clientId, clientSecret } = await services.clients.create({ name: 'changing', grantTypes: ['client_credentials'], scope: 'openid' });
-    for (let i = 0; i < 3; i++) expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, clientSecret!) })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await post('/token', 'grant_type=client_credentials', { authorization: basic(clientId, clientSecret!) })).status).toBe(200);
 
     const row = await t.db.client.findUniqueOrThrow({ where: { id: clientId } });
     const webAppOnly = { grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['https://rp.example.test/callback'] };

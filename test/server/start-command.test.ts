@@ -21,7 +21,15 @@ beforeAll(async () => {
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
 function start(embeddedPgPort = pgPort): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(embeddedPgPort), npm_lifecycle_event: 'start' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'development',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(embeddedPgPort),
+    npm_lifecycle_event: 'start',
+  };
   delete env.DATABASE_URL;
   delete env.NODE_OPTIONS;
   const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/start.js')], { env, cwd: projectRoot });
@@ -41,7 +49,11 @@ async function waitFor(predicate: () => boolean | Promise<boolean>, what: () => 
   throw new Error(`timed out; output so far:\n${what()}`);
 }
 
-const reachable = () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+const reachable = () =>
+  fetch(`http://127.0.0.1:${port}/healthz`).then(
+    (r) => r.ok,
+    () => false,
+  );
 
 describe('npm start on a fresh checkout', () => {
   it('starts on an embedded PostgreSQL, prints the banner, serves discovery, and keeps its data across restarts', async () => {
@@ -80,9 +92,16 @@ describe('npm start on a fresh checkout', () => {
     try {
       const blocked = start();
       expect(await blocked.exited).toBe(1);
-      const lines = blocked.output().split('\n').filter((line) => line.startsWith('gatehouse:'));
+      const lines = blocked
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('gatehouse:'));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^gatehouse: cannot start: embedded PostgreSQL stopped before it was ready on port ${pgPort}: .*could not bind IPv4 address "127\\.0\\.0\\.1": Address already in use`));
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^gatehouse: cannot start: embedded PostgreSQL stopped before it was ready on port ${pgPort}: .*could not bind IPv4 address "127\\.0\\.0\\.1": Address already in use`,
+        ),
+      );
     } finally {
       await new Promise((r) => squatter.close(r));
     }
@@ -102,7 +121,9 @@ describe('npm start on a fresh checkout', () => {
     let response = '';
     socket.on('data', (d) => (response += d));
     const body = 'grant_type=client_credentials';
-    socket.write(`POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+    socket.write(
+      `POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+    );
     await new Promise((r) => setTimeout(r, 200));
 
     server.child.kill('SIGTERM');
@@ -115,7 +136,10 @@ describe('npm start on a fresh checkout', () => {
   });
 
   it('stops with one line naming the variable when the configuration is bad', async () => {
-    const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/start.js')], { env: { ...process.env, PORT: 'eighty', NODE_OPTIONS: '' }, cwd: projectRoot });
+    const child = spawn(process.execPath, [resolve(projectRoot, 'apps/server/start.js')], {
+      env: { ...process.env, PORT: 'eighty', NODE_OPTIONS: '' },
+      cwd: projectRoot,
+    });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise((r) => child.on('exit', r));

@@ -22,8 +22,7 @@ afterAll(async () => {
   await t.drop();
 });
 
-const kids = async (server: TestServer) =>
-  ((await json(await fetch(`${server.url}/jwks`))).keys as Array<{ kid: string }>).map((k) => k.kid).sort();
+const kids = async (server: TestServer) => ((await json(await fetch(`${server.url}/jwks`))).keys as Array<{ kid: string }>).map((k) => k.kid).sort();
 
 describe('two instances sharing one PostgreSQL', () => {
   it('introspects at one instance an opaque token issued by the other', async () => {
@@ -36,7 +35,11 @@ describe('two instances sharing one PostgreSQL', () => {
     expect(issued.status).toBe(200);
     const { access_token } = await json(issued);
 
-    const introspected = await fetch(`${b.url}/token/introspection`, { method: 'POST', body: new URLSearchParams({ token: access_token }).toString(), headers });
+    const introspected = await fetch(`${b.url}/token/introspection`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: access_token }).toString(),
+      headers,
+    });
     expect(introspected.status).toBe(200);
     expect(await json(introspected)).toMatchObject({ active: true, client_id: clientId });
   });
@@ -44,14 +47,23 @@ describe('two instances sharing one PostgreSQL', () => {
   it('redeems at one instance a code issued by the other, for an access token both answer UserInfo for', async () => {
     const user = await ssoFixtures(a).createUser('ada@example.com');
     const created = await ssoFixtures(a).createClient({ firstParty: true });
-    const configAt = (s: TestServer) => client.discovery(new URL(s.issuer), created.clientId, undefined, client.ClientSecretBasic(created.clientSecret!), { execute: [client.allowInsecureRequests] });
+    const configAt = (s: TestServer) =>
+      client.discovery(new URL(s.issuer), created.clientId, undefined, client.ClientSecretBasic(created.clientSecret!), {
+        execute: [client.allowInsecureRequests],
+      });
     const request = await authorizationRequest(await configAt(a), created.redirectUri);
     const { callback } = await signIn(createCookieJar(), request.url, { email: 'ada@example.com', password: PASSWORD });
     const issuedAtA = new URL(callback!);
     // B has its own issuer; the code and its grant live only in PostgreSQL.
     issuedAtA.searchParams.set('iss', b.issuer);
-    const tokens = await client.authorizationCodeGrant(await configAt(b), issuedAtA, { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: false });
-    for (const server of [a, b]) expect(await client.fetchUserInfo(await configAt(server), tokens.access_token, user.id)).toMatchObject({ sub: user.id, email: 'ada@example.com' });
+    const tokens = await client.authorizationCodeGrant(await configAt(b), issuedAtA, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+      idTokenExpected: false,
+    });
+    for (const server of [a, b])
+      expect(await client.fetchUserInfo(await configAt(server), tokens.access_token, user.id)).toMatchObject({ sub: user.id, email: 'ada@example.com' });
   });
 
   it('publishes a key rotated through the database at both instances without a restart', async () => {
@@ -81,7 +93,10 @@ describe('two instances sharing one PostgreSQL', () => {
       const res = await fetch(`${server.url}/token`, {
         method: 'POST',
         body: 'grant_type=client_credentials&resource=https%3A%2F%2Forders.example.test',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+        },
       });
       const body = await json(res);
       expect(body).toMatchObject({ access_token: expect.any(String) });

@@ -16,11 +16,30 @@ const event = (at: Date, extra: Partial<AuditRow> = {}): AuditRow => ({ at, type
 
 describe('audit queries (audit_events contract)', () => {
   it('stores a batch with one statement and reads every column back, absent ones as undefined', async () => {
-    const full: AuditRow = { at: T0, type: 'login.failed', actor: 'user:u1', userId: 'u1', clientId: 'c1', ip: '192.0.2.1', userAgent: 'jest', details: { reason: 'wrong_password', failures: 2 } };
+    const full: AuditRow = {
+      at: T0,
+      type: 'login.failed',
+      actor: 'user:u1',
+      userId: 'u1',
+      clientId: 'c1',
+      ip: '192.0.2.1',
+      userAgent: 'jest',
+      details: { reason: 'wrong_password', failures: 2 },
+    };
     expect(await statementsDuring(t.db, () => audit.insert([full, event(later(1))]))).toBe(1);
     expect(await audit.latest({ limit: 10 })).toEqual([
       { id: expect.stringMatching(/^\d+$/), ...full },
-      { id: expect.stringMatching(/^\d+$/), at: later(1), type: 'login.succeeded', actor: undefined, userId: undefined, clientId: undefined, ip: undefined, userAgent: undefined, details: undefined },
+      {
+        id: expect.stringMatching(/^\d+$/),
+        at: later(1),
+        type: 'login.succeeded',
+        actor: undefined,
+        userId: undefined,
+        clientId: undefined,
+        ip: undefined,
+        userAgent: undefined,
+        details: undefined,
+      },
     ]);
   });
 
@@ -41,7 +60,7 @@ describe('audit queries (audit_events contract)', () => {
     expect((await audit.latest({ limit: 2 })).map((e) => e.actor)).toEqual(['third', 'fourth']);
   });
 
-  it('reads only one user\'s or one client\'s events when asked', async () => {
+  it("reads only one user's or one client's events when asked", async () => {
     await audit.insert([
       event(later(1), { userId: 'u1', clientId: 'c1', actor: 'u1-c1' }),
       event(later(2), { userId: 'u2', clientId: 'c1', actor: 'u2-c1' }),

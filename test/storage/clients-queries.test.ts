@@ -22,7 +22,8 @@ const client = (id: string, extra: Partial<NewClient> = {}): NewClient => ({
 });
 
 /** Stores a secret with its own creation time and expiry, as rotations over time leave them. */
-const secret = (clientId: string, hash: string, createdAt: Date, expiresAt: Date | null = null) => t.db.clientSecret.create({ data: { clientId, hash, createdAt, expiresAt } });
+const secret = (clientId: string, hash: string, createdAt: Date, expiresAt: Date | null = null) =>
+  t.db.clientSecret.create({ data: { clientId, hash, createdAt, expiresAt } });
 
 describe('client queries (clients and client_secrets contract)', () => {
   it('stores a client with its metadata and first secret, and finds it as stored', async () => {
@@ -80,19 +81,30 @@ describe('client queries (clients and client_secrets contract)', () => {
     await t.db.client.update({ where: { id: 'list-b' }, data: { createdAt: new Date('2000-01-02T00:00:00Z') } });
     await t.db.client.update({ where: { id: 'list-a' }, data: { createdAt: new Date('2000-01-01T00:00:00Z') } });
     const listed = await clients.list(new Date());
-    expect(listed.slice(0, 2).map((c) => [c.id, c.secrets.map((s) => s.hash)])).toEqual([['list-a', []], ['list-b', ['b-hash']]]);
+    expect(listed.slice(0, 2).map((c) => [c.id, c.secrets.map((s) => s.hash)])).toEqual([
+      ['list-a', []],
+      ['list-b', ['b-hash']],
+    ]);
     expect(listed).toHaveLength(await t.db.client.count());
   });
 
   it('says whether a client exists and reads its metadata', async () => {
     await clients.create(client('meta'));
     expect(await clients.exists('meta')).toBe(true);
-    expect(await clients.metadata('meta')).toEqual({ client_id: 'meta', token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['https://app.example.test/cb'] });
+    expect(await clients.metadata('meta')).toEqual({
+      client_id: 'meta',
+      token_endpoint_auth_method: 'client_secret_basic',
+      redirect_uris: ['https://app.example.test/cb'],
+    });
   });
 
   it('updates the quota: a value replaces, null clears, an omitted field stays; undefined for an absent client', async () => {
     await clients.create(client('quota', { secretHash: 'quota-hash' }));
-    expect(await clients.update('quota', { rateLimit: '5/s', rateLimitBurst: 10 }, new Date())).toMatchObject({ rateLimit: '5/s', rateLimitBurst: 10, secrets: [{ hash: 'quota-hash' }] });
+    expect(await clients.update('quota', { rateLimit: '5/s', rateLimitBurst: 10 }, new Date())).toMatchObject({
+      rateLimit: '5/s',
+      rateLimitBurst: 10,
+      secrets: [{ hash: 'quota-hash' }],
+    });
     expect(await clients.update('quota', { rateLimit: null }, new Date())).toMatchObject({ rateLimit: null, rateLimitBurst: 10 });
     expect(await clients.find('quota', new Date())).toMatchObject({ rateLimit: null, rateLimitBurst: 10 });
     expect(await clients.update('absent', { rateLimitBurst: 1 }, new Date())).toBeUndefined();
@@ -105,20 +117,28 @@ describe('client queries (clients and client_secrets contract)', () => {
     await secret('rotate', 'newest-live', later(-100));
     expect(await clients.replaceSecret('rotate', 'fresh', { at: T0, previousUntil: later(3600) })).toEqual({ keptPrevious: true });
     const stored = await t.db.clientSecret.findMany({ where: { clientId: 'rotate' }, orderBy: { createdAt: 'asc' }, select: { hash: true, expiresAt: true } });
-    expect(stored).toEqual([{ hash: 'newest-live', expiresAt: later(3600) }, { hash: 'fresh', expiresAt: null }]);
+    expect(stored).toEqual([
+      { hash: 'newest-live', expiresAt: later(3600) },
+      { hash: 'fresh', expiresAt: null },
+    ]);
   });
 
-  it('keeps a previous secret\'s earlier expiry rather than lengthening it to the grace', async () => {
+  it("keeps a previous secret's earlier expiry rather than lengthening it to the grace", async () => {
     await clients.create(client('rotate-short'));
     await secret('rotate-short', 'ends-soon', later(-100), later(60));
     await clients.replaceSecret('rotate-short', 'fresh', { at: T0, previousUntil: later(3600) });
-    expect((await clients.find('rotate-short', T0))?.secrets).toEqual([{ hash: 'fresh', expiresAt: null }, { hash: 'ends-soon', expiresAt: later(60) }]);
+    expect((await clients.find('rotate-short', T0))?.secrets).toEqual([
+      { hash: 'fresh', expiresAt: null },
+      { hash: 'ends-soon', expiresAt: later(60) },
+    ]);
   });
 
   it('says when there was no live secret to keep, and leaves only the new one', async () => {
     await clients.create(client('rotate-none'));
     await secret('rotate-none', 'expired', later(-100), later(-1));
     expect(await clients.replaceSecret('rotate-none', 'fresh', { at: T0, previousUntil: later(3600) })).toEqual({ keptPrevious: false });
-    expect(await t.db.clientSecret.findMany({ where: { clientId: 'rotate-none' }, select: { hash: true, expiresAt: true } })).toEqual([{ hash: 'fresh', expiresAt: null }]);
+    expect(await t.db.clientSecret.findMany({ where: { clientId: 'rotate-none' }, select: { hash: true, expiresAt: true } })).toEqual([
+      { hash: 'fresh', expiresAt: null },
+    ]);
   });
 });

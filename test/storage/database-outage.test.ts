@@ -24,8 +24,11 @@ afterAll(async () => {
 
 describe('when the database goes away', () => {
   it('says 503 at /readyz and at the token endpoint, stays alive, and recovers on its own', async () => {
-    const { clientId, clientSecret } = await createServices({ config: server.config, secrets: server.secrets, db: t.db })
-      .clients.create({ name: 'outage', grantTypes: ['client_credentials'], scope: 'openid' });
+    const { clientId, clientSecret } = await createServices({ config: server.config, secrets: server.secrets, db: t.db }).clients.create({
+      name: 'outage',
+      grantTypes: ['client_credentials'],
+      scope: 'openid',
+    });
     const token = () =>
       fetch(`${server.url}/token`, {
         method: 'POST',

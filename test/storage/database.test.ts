@@ -55,7 +55,9 @@ describe('database connections', () => {
     const client = new pg.Client({ connectionString: t.url });
     await client.connect();
     try {
-      await client.query(`INSERT INTO oidc_payloads (model, id, payload, uid, grant_id) SELECT 'Session', 'small-' || g, '{}', 'uid-' || g, 'grant-' || (g % 500) FROM generate_series(1, 2000) g`);
+      await client.query(
+        `INSERT INTO oidc_payloads (model, id, payload, uid, grant_id) SELECT 'Session', 'small-' || g, '{}', 'uid-' || g, 'grant-' || (g % 500) FROM generate_series(1, 2000) g`,
+      );
       await client.query('ANALYZE oidc_payloads');
       const cases = [
         [statements.read, 'oidc_payloads_pkey'],
@@ -86,6 +88,11 @@ describe('database connections', () => {
       "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'oidc_payloads' AND indexdef LIKE '%WHERE (% IS NOT NULL)' ORDER BY 1",
       [],
     );
-    expect(partial.map((p) => p.name)).toEqual(['oidc_payloads_account_id_idx', 'oidc_payloads_model_grant_id_idx', 'oidc_payloads_model_uid_idx', 'oidc_payloads_model_user_code_idx']);
+    expect(partial.map((p) => p.name)).toEqual([
+      'oidc_payloads_account_id_idx',
+      'oidc_payloads_model_grant_id_idx',
+      'oidc_payloads_model_uid_idx',
+      'oidc_payloads_model_user_code_idx',
+    ]);
   });
 });

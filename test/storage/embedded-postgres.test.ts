@@ -32,7 +32,16 @@ describe('the embedded PostgreSQL of a checkout in a private folder (regression:
     const binaryCache = join(openDir, 'cache');
     const clusterHome = join(openDir, 'clusters');
     const port = await freePort();
-    const db = await startEmbeddedPostgres({ dataDir, port, password: 'test-only', database: 'postgres', persistent: false, binaryCache, clusterHome, installedBinaries: join(privateDir, 'native') });
+    const db = await startEmbeddedPostgres({
+      dataDir,
+      port,
+      password: 'test-only',
+      database: 'postgres',
+      persistent: false,
+      binaryCache,
+      clusterHome,
+      installedBinaries: join(privateDir, 'native'),
+    });
     let clusterDir: string;
     try {
       const client = new pg.Client({ connectionString: db.url });
@@ -63,7 +72,15 @@ describe('the embedded PostgreSQL of a checkout in a private folder (regression:
   });
 
   it('starts a second time from the copy made the first time', async () => {
-    const options = { dataDir: join(privateDir, '.data'), password: 'test-only', database: 'postgres', persistent: false, binaryCache: join(openDir, 'cache'), clusterHome: join(openDir, 'clusters'), installedBinaries: join(privateDir, 'native') };
+    const options = {
+      dataDir: join(privateDir, '.data'),
+      password: 'test-only',
+      database: 'postgres',
+      persistent: false,
+      binaryCache: join(openDir, 'cache'),
+      clusterHome: join(openDir, 'clusters'),
+      installedBinaries: join(privateDir, 'native'),
+    };
     await symlink(installed, options.installedBinaries);
     const copies: Array<number | undefined> = [];
     for (let i = 0; i < 2; i++) {
@@ -78,9 +95,21 @@ describe('the embedded PostgreSQL of a checkout in a private folder (regression:
 
   it('stops with one line saying why and what to do when the binaries cannot be copied anywhere the postgres user reaches', async () => {
     await symlink(installed, join(privateDir, 'native'));
-    const start = startEmbeddedPostgres({ dataDir: join(openDir, '.data'), port: await freePort(), password: 'test-only', persistent: false, binaryCache: join(privateDir, 'cache'), clusterHome: join(openDir, 'clusters'), installedBinaries: join(privateDir, 'native') });
+    const start = startEmbeddedPostgres({
+      dataDir: join(openDir, '.data'),
+      port: await freePort(),
+      password: 'test-only',
+      persistent: false,
+      binaryCache: join(privateDir, 'cache'),
+      clusterHome: join(openDir, 'clusters'),
+      installedBinaries: join(privateDir, 'native'),
+    });
     if (asRoot) {
-      await expect(start).rejects.toThrow(new RegExp(`^embedded PostgreSQL: the 'postgres' user can run neither ${privateDir}/native nor its copy in ${privateDir}/cache/\\S+; clone Gatehouse where the postgres user can read it \\(not under /root or another private folder\\), or set DATABASE_URL to a PostgreSQL of your own$`));
+      await expect(start).rejects.toThrow(
+        new RegExp(
+          `^embedded PostgreSQL: the 'postgres' user can run neither ${privateDir}/native nor its copy in ${privateDir}/cache/\\S+; clone Gatehouse where the postgres user can read it \\(not under /root or another private folder\\), or set DATABASE_URL to a PostgreSQL of your own$`,
+        ),
+      );
     } else {
       await (await start).stop();
     }

@@ -14,7 +14,13 @@ const T0 = new Date('2030-01-01T00:00:00.000Z');
 const later = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
 // Stand-ins: the queries store what they are given; key-service.ts makes and checks real keys.
-const key = (id: string, alg: string, activatesAt: Date): NewKey => ({ id, alg, publicJwk: { kty: alg === 'ES256' ? 'EC' : 'RSA', kid: id }, encryptedPrivateJwk: `sealed-${id}`, activatesAt });
+const key = (id: string, alg: string, activatesAt: Date): NewKey => ({
+  id,
+  alg,
+  publicJwk: { kty: alg === 'ES256' ? 'EC' : 'RSA', kid: id },
+  encryptedPrivateJwk: `sealed-${id}`,
+  activatesAt,
+});
 
 describe('key queries (signing_keys contract)', () => {
   it('stores a key and returns it as stored, not yet retired nor expiring', async () => {
@@ -77,7 +83,12 @@ describe('key queries (signing_keys contract)', () => {
   });
 
   it('deletes the keys expired before an instant, answering how many, and keeps those expiring then or never', async () => {
-    for (const [id, expiresAt] of [['kid-gone', later(-1)], ['kid-at', T0], ['kid-later', later(1)], ['kid-never', null]] as const) {
+    for (const [id, expiresAt] of [
+      ['kid-gone', later(-1)],
+      ['kid-at', T0],
+      ['kid-later', later(1)],
+      ['kid-never', null],
+    ] as const) {
       await keys.create(key(id, 'ES256', later(-600)));
       await t.db.signingKey.update({ where: { id }, data: { expiresAt } });
     }

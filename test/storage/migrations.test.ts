@@ -24,7 +24,10 @@ describe('prisma/migrations', () => {
   });
 
   it('are recorded like prisma migrate deploy, every folder once and finished, and applying again changes nothing', async () => {
-    const folders = readdirSync(resolve(projectRoot, 'prisma/migrations'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const folders = readdirSync(resolve(projectRoot, 'prisma/migrations'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
     expect(folders[0]).toBe('20261123020316_init');
     const rows = await t.db.$queryRaw<Array<{ migration_name: string; finished_at: Date | null }>>`
       SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`;

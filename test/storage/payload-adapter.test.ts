@@ -27,7 +27,11 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
   it('stores no session cookie value with an interaction (regression: payload.session.cookie held the _session value in clear)', async () => {
     const adapter = createPayloadAdapter(t.db, 'Interaction');
     const sessionCookie = 'the-browser-session-cookie-value';
-    await adapter.upsert('interaction-1', { jti: 'interaction-1', kind: 'Interaction', session: { accountId: 'u1', uid: 'session-uid', cookie: sessionCookie } }, 60);
+    await adapter.upsert(
+      'interaction-1',
+      { jti: 'interaction-1', kind: 'Interaction', session: { accountId: 'u1', uid: 'session-uid', cookie: sessionCookie } },
+      60,
+    );
     const rows = await t.db.$queryRaw<Array<{ dump: string }>>`SELECT row_to_json(p)::text AS dump FROM oidc_payloads p WHERE model = 'Interaction'`;
     expect(rows.map((r) => r.dump.includes(sessionCookie))).toEqual([false]);
     expect((await adapter.find('interaction-1'))?.session).toEqual({ accountId: 'u1', uid: 'session-uid' });
@@ -117,7 +121,7 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
     expect(await adapter.find('rt-1')).toBeUndefined();
   });
 
-  it('revokeByGrantId removes the model\'s rows of that grant and leaves other grants alone', async () => {
+  it("revokeByGrantId removes the model's rows of that grant and leaves other grants alone", async () => {
     const adapter = createPayloadAdapter(t.db, 'RefreshToken');
     await adapter.upsert('rt-a', { jti: 'rt-a', grantId: 'g-revoke', kind: 'RefreshToken' }, 60);
     await adapter.upsert('rt-b', { jti: 'rt-b', grantId: 'g-revoke', kind: 'RefreshToken' }, 60);
@@ -134,7 +138,12 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
       const tokens = createPayloadAdapter(t.db, 'ClientCredentials');
       const ids = Array.from({ length: 20 }, (_, i) => `turn-${i}`);
       const written = await statementsDuring(t.db, () =>
-        Promise.all(ids.flatMap((id) => [sessions.upsert(id, { jti: id, accountId: `acc-${id}`, kind: 'Session' }, 60), tokens.upsert(id, { jti: id, clientId: `client-${id}`, kind: 'ClientCredentials' }, 60)])),
+        Promise.all(
+          ids.flatMap((id) => [
+            sessions.upsert(id, { jti: id, accountId: `acc-${id}`, kind: 'Session' }, 60),
+            tokens.upsert(id, { jti: id, clientId: `client-${id}`, kind: 'ClientCredentials' }, 60),
+          ]),
+        ),
       );
       expect(written).toBe(1);
 
@@ -144,7 +153,9 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
       });
       expect(read).toBe(1);
       // Each caller gets its own row, under its own model.
-      expect(found).toEqual(ids.flatMap((id) => [expect.objectContaining({ jti: id, accountId: `acc-${id}` }), expect.objectContaining({ jti: id, clientId: `client-${id}` })]));
+      expect(found).toEqual(
+        ids.flatMap((id) => [expect.objectContaining({ jti: id, accountId: `acc-${id}` }), expect.objectContaining({ jti: id, clientId: `client-${id}` })]),
+      );
       expect(found.filter((row) => (row as { kind: string }).kind === 'Session')).toHaveLength(20);
     });
 
@@ -158,7 +169,7 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
       expect(await t.db.oidcPayload.count({ where: { model: 'Session', id: digest('same-row') } })).toBe(1);
     });
 
-    it('finds concurrent requests\' sessions by uid with one statement, each its own, and nothing for an unknown uid or another model\'s', async () => {
+    it("finds concurrent requests' sessions by uid with one statement, each its own, and nothing for an unknown uid or another model's", async () => {
       const sessions = createPayloadAdapter(t.db, 'Session');
       const interactions = createPayloadAdapter(t.db, 'Interaction');
       const uids = Array.from({ length: 10 }, (_, i) => `uid-turn-${i}`);
@@ -180,7 +191,9 @@ describe('Prisma adapter (oidc-provider storage contract)', () => {
         await sessions.upsert(id, { jti: id, kind: 'Session' }, 60);
         await interactions.upsert(id, { jti: id, kind: 'Interaction' }, 60);
       }
-      const deleted = await statementsDuring(t.db, () => Promise.all([sessions.destroy('gone-1'), sessions.destroy('gone-2'), interactions.destroy('gone-1'), sessions.destroy('never-stored')]));
+      const deleted = await statementsDuring(t.db, () =>
+        Promise.all([sessions.destroy('gone-1'), sessions.destroy('gone-2'), interactions.destroy('gone-1'), sessions.destroy('never-stored')]),
+      );
       expect(deleted).toBe(1);
       expect(await sessions.find('gone-1')).toBeUndefined();
       expect(await sessions.find('gone-2')).toBeUndefined();

@@ -13,7 +13,8 @@ afterAll(() => t.drop());
 
 /** What the provider stores for an account, written the way it writes it (through the payload adapter). */
 async function storeFor(accountId: string | undefined, prefix: string) {
-  const write = (model: string, id: string, payload: Record<string, unknown>) => createPayloadAdapter(t.db, model).upsert(id, { jti: id, kind: model, ...payload }, 600);
+  const write = (model: string, id: string, payload: Record<string, unknown>) =>
+    createPayloadAdapter(t.db, model).upsert(id, { jti: id, kind: model, ...payload }, 600);
   await write('Session', `${prefix}-session`, { uid: `${prefix}-uid`, ...(accountId && { accountId }) });
   await write('Grant', `${prefix}-grant`, { clientId: 'c', ...(accountId && { accountId }) });
   await write('AccessToken', `${prefix}-at`, { grantId: `${prefix}-grant`, clientId: 'c', ...(accountId && { accountId }) });
@@ -42,17 +43,19 @@ describe('session queries (oidc_payloads by account)', () => {
 
   it('runs inside a transaction it is given, and ends nothing when that transaction rolls back', async () => {
     await storeFor('acc-tx', 'tx');
-    await expect(t.db.$transaction(async (tx) => {
-      expect(await sessions.endForAccount('acc-tx', tx)).toBe(4);
-      throw new Error('rolled back');
-    })).rejects.toThrow('rolled back');
+    await expect(
+      t.db.$transaction(async (tx) => {
+        expect(await sessions.endForAccount('acc-tx', tx)).toBe(4);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
     expect(await rowsOf('acc-tx')).toBe(4);
 
     await t.db.$transaction((tx) => sessions.endForAccount('acc-tx', tx));
     expect(await rowsOf('acc-tx')).toBe(0);
   });
 
-  it('ends an account\'s sessions together with disabling it (users.disable), or neither', async () => {
+  it("ends an account's sessions together with disabling it (users.disable), or neither", async () => {
     const users = createUserQueries(t.db);
     const user = (await users.create({ email: 'sessions@example.test', passwordHash: 'placeholder' }))!;
     await storeFor(user.id, 'disabled-user');
@@ -62,10 +65,12 @@ describe('session queries (oidc_payloads by account)', () => {
 
     const other = (await users.create({ email: 'sessions-kept@example.test', passwordHash: 'placeholder' }))!;
     await storeFor(other.id, 'enabled-user');
-    await expect(users.disable(other.id, async (tx) => {
-      await sessions.endForAccount(other.id, tx);
-      throw new Error('failed after the delete');
-    })).rejects.toThrow('failed after the delete');
+    await expect(
+      users.disable(other.id, async (tx) => {
+        await sessions.endForAccount(other.id, tx);
+        throw new Error('failed after the delete');
+      }),
+    ).rejects.toThrow('failed after the delete');
     expect(await rowsOf(other.id)).toBe(4);
     expect((await users.find(other.id))?.disabled).toBe(false);
   });

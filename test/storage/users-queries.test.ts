@@ -23,13 +23,32 @@ const lockColumns = async (id: string) =>
 describe('user queries (users table contract)', () => {
   it('stores a user with every profile field given and defaults for the rest, and returns it as stored', async () => {
     const created = await users.create({
-      email: 'ada@example.test', passwordHash: HASH, emailVerified: true, name: 'Ada', givenName: 'Ada', familyName: 'Lovelace',
-      phoneNumber: '+1 555 0100', locale: 'en-GB', address: { locality: 'London', country: 'GB' },
+      email: 'ada@example.test',
+      passwordHash: HASH,
+      emailVerified: true,
+      name: 'Ada',
+      givenName: 'Ada',
+      familyName: 'Lovelace',
+      phoneNumber: '+1 555 0100',
+      locale: 'en-GB',
+      address: { locality: 'London', country: 'GB' },
     });
     expect(created).toMatchObject({
-      email: 'ada@example.test', passwordHash: HASH, emailVerified: true, disabled: false, name: 'Ada', givenName: 'Ada', familyName: 'Lovelace',
-      middleName: null, phoneNumber: '+1 555 0100', phoneNumberVerified: false, locale: 'en-GB', address: { locality: 'London', country: 'GB' },
-      failedLoginCount: 0, lastFailedLoginAt: null, lockedUntil: null,
+      email: 'ada@example.test',
+      passwordHash: HASH,
+      emailVerified: true,
+      disabled: false,
+      name: 'Ada',
+      givenName: 'Ada',
+      familyName: 'Lovelace',
+      middleName: null,
+      phoneNumber: '+1 555 0100',
+      phoneNumberVerified: false,
+      locale: 'en-GB',
+      address: { locality: 'London', country: 'GB' },
+      failedLoginCount: 0,
+      lastFailedLoginAt: null,
+      lockedUntil: null,
     });
     expect(await t.db.user.findUniqueOrThrow({ where: { id: created!.id } })).toEqual(created);
   });
@@ -58,10 +77,17 @@ describe('user queries (users table contract)', () => {
   it('merges the reads by id of one event-loop turn into one statement, each caller its own object', async () => {
     const [a, b] = [await newUser('merge-a@example.test'), await newUser('merge-b@example.test')];
     let found: unknown[] = [];
-    expect(await statementsDuring(t.db, async () => {
-      found = await Promise.all([users.find(a.id), users.find(b.id), users.find(a.id), users.find(ABSENT)]);
-    })).toBe(1);
-    expect(found).toEqual([expect.objectContaining({ email: a.email }), expect.objectContaining({ email: b.email }), expect.objectContaining({ email: a.email }), null]);
+    expect(
+      await statementsDuring(t.db, async () => {
+        found = await Promise.all([users.find(a.id), users.find(b.id), users.find(a.id), users.find(ABSENT)]);
+      }),
+    ).toBe(1);
+    expect(found).toEqual([
+      expect.objectContaining({ email: a.email }),
+      expect.objectContaining({ email: b.email }),
+      expect.objectContaining({ email: a.email }),
+      null,
+    ]);
     expect(found[0]).not.toBe(found[2]);
   });
 
@@ -94,10 +120,12 @@ describe('user queries (users table contract)', () => {
 
   it('runs what goes with disabling in the same transaction: when it fails, the user stays enabled', async () => {
     const user = await newUser('disable-rollback@example.test');
-    await expect(users.disable(user.id, async (tx) => {
-      await tx.auditEvent.create({ data: { type: 'user.disabled', userId: user.id } });
-      throw new Error('the second statement failed');
-    })).rejects.toThrow('the second statement failed');
+    await expect(
+      users.disable(user.id, async (tx) => {
+        await tx.auditEvent.create({ data: { type: 'user.disabled', userId: user.id } });
+        throw new Error('the second statement failed');
+      }),
+    ).rejects.toThrow('the second statement failed');
     expect((await users.find(user.id))?.disabled).toBe(false);
     expect(await t.db.auditEvent.count({ where: { userId: user.id } })).toBe(0);
   });

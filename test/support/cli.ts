@@ -63,7 +63,9 @@ export async function createCli(databaseUrl: string, secrets: Secrets, extraEnv:
         let seen = 0;
         child.stdout.on('data', (chunk) => {
           output += chunk;
-          for (let at; pending.length && (at = output.indexOf(pending[0][0], seen)) !== -1;) {
+          while (pending.length) {
+            const at = output.indexOf(pending[0][0], seen);
+            if (at === -1) break;
             const [prompt, reply] = pending.shift()!;
             seen = at + prompt.length;
             child.stdin.write(`${reply}\r`);

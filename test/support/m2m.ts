@@ -12,7 +12,11 @@ export interface M2mFixture {
   services: Services;
   as: oauth.AuthorizationServer;
   /** A client_credentials client (secret_basic), optionally allowed for APIs. */
-  serviceClient(options?: { resources?: Array<{ identifier: string; scopes?: string[] }>; grantTypes?: CreateClientBody['grantTypes']; extra?: Partial<CreateClientBody> }): Promise<{ clientId: string; clientSecret: string }>;
+  serviceClient(options?: {
+    resources?: Array<{ identifier: string; scopes?: string[] }>;
+    grantTypes?: CreateClientBody['grantTypes'];
+    extra?: Partial<CreateClientBody>;
+  }): Promise<{ clientId: string; clientSecret: string }>;
   close(): Promise<void>;
 }
 
@@ -54,8 +58,18 @@ async function outcome(f: M2mFixture, clientId: string, response: Response): Pro
 }
 
 /** A client_credentials token request with oauth4webapi. */
-export async function clientCredentials(f: M2mFixture, client: { clientId: string; clientSecret: string }, params: Record<string, string> = {}): Promise<TokenOutcome> {
-  const response = await oauth.clientCredentialsGrantRequest(f.as, { client_id: client.clientId }, oauth.ClientSecretBasic(client.clientSecret), new URLSearchParams(params), insecure);
+export async function clientCredentials(
+  f: M2mFixture,
+  client: { clientId: string; clientSecret: string },
+  params: Record<string, string> = {},
+): Promise<TokenOutcome> {
+  const response = await oauth.clientCredentialsGrantRequest(
+    f.as,
+    { client_id: client.clientId },
+    oauth.ClientSecretBasic(client.clientSecret),
+    new URLSearchParams(params),
+    insecure,
+  );
   return outcome(f, client.clientId, response);
 }
 
@@ -63,8 +77,19 @@ export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** An RFC 8693 token exchange with oauth4webapi; `params` may be pairs to repeat a parameter. */
-export async function tokenExchange(f: M2mFixture, client: { clientId: string; clientSecret: string }, params: Record<string, string> | string[][]): Promise<TokenOutcome> {
-  const response = await oauth.genericTokenEndpointRequest(f.as, { client_id: client.clientId }, oauth.ClientSecretBasic(client.clientSecret), TOKEN_EXCHANGE, params, insecure);
+export async function tokenExchange(
+  f: M2mFixture,
+  client: { clientId: string; clientSecret: string },
+  params: Record<string, string> | string[][],
+): Promise<TokenOutcome> {
+  const response = await oauth.genericTokenEndpointRequest(
+    f.as,
+    { client_id: client.clientId },
+    oauth.ClientSecretBasic(client.clientSecret),
+    TOKEN_EXCHANGE,
+    params,
+    insecure,
+  );
   return outcome(f, client.clientId, response);
 }
 
@@ -81,8 +106,7 @@ export async function postForm(url: string, body: string | URLSearchParams, head
   return { status: response.status, json, headers: response.headers };
 }
 
-export const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 export const decodeJwt = (jwt: string) => ({
   header: JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString()),

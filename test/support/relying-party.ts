@@ -27,15 +27,24 @@ export async function startRelyingParty(name: string, issuer: string, { params =
       res.end(html);
     };
     try {
-      if (url.pathname === '/') return send(200, page(name, email ? `<p id="who">Signed in as ${email}</p><a href="/logout">Sign out</a>` : '<a id="login" href="/login">Sign in with Gatehouse</a>'));
+      if (url.pathname === '/')
+        return send(
+          200,
+          page(name, email ? `<p id="who">Signed in as ${email}</p><a href="/logout">Sign out</a>` : '<a id="login" href="/login">Sign in with Gatehouse</a>'),
+        );
       if (url.pathname === '/login') {
         const verifier = client.randomPKCECodeVerifier();
         const state = client.randomState();
         const nonce = client.randomNonce();
         pending.set(state, { verifier, nonce });
         const to = client.buildAuthorizationUrl(config!, {
-          redirect_uri: `${base}/callback`, scope: 'openid profile email', state, nonce,
-          code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
+          redirect_uri: `${base}/callback`,
+          scope: 'openid profile email',
+          state,
+          nonce,
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          ...params,
         });
         return send(302, '', { location: to.href });
       }
@@ -44,7 +53,11 @@ export async function startRelyingParty(name: string, issuer: string, { params =
         const expected = pending.get(state);
         if (!expected) return send(400, page('Unknown state', ''));
         pending.delete(state);
-        const tokens = await client.authorizationCodeGrant(config!, url, { pkceCodeVerifier: expected.verifier, expectedState: state, expectedNonce: expected.nonce });
+        const tokens = await client.authorizationCodeGrant(config!, url, {
+          pkceCodeVerifier: expected.verifier,
+          expectedState: state,
+          expectedNonce: expected.nonce,
+        });
         const info = await client.fetchUserInfo(config!, tokens.access_token, tokens.claims()!.sub);
         idToken = tokens.id_token;
         email = String(info.email);
@@ -69,8 +82,14 @@ export async function startRelyingParty(name: string, issuer: string, { params =
     redirectUri: `${base}/callback`,
     postLogoutRedirectUri: `${base}/logged-out`,
     async configure(clientId, clientSecret) {
-      config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret), { execute: [client.allowInsecureRequests] });
+      config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret), {
+        execute: [client.allowInsecureRequests],
+      });
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

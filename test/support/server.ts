@@ -85,10 +85,14 @@ export function expectNoServerErrorInEachTest(server: () => TestServer) {
     before = server().logs.length;
   });
   afterEach(() => {
-    expect(server().logs.slice(before).filter((line) => Number(line.level) >= 50)).toEqual([]);
+    expect(
+      server()
+        .logs.slice(before)
+        .filter((line) => Number(line.level) >= 50),
+    ).toEqual([]);
   });
 }
 
 /** A response body as JSON, loosely typed for assertions. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: assertions read any field of any answer
 export const json = async (res: Response): Promise<any> => res.json();

@@ -39,7 +39,11 @@ export interface Page {
 
 export const field = (html: string, name: string) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))?.[1];
 export const formAction = (html: string) => html.match(/<form method="post" action="([^"]+)"/)?.[1];
-export const decode = (s: string) => s.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"');
+export const decode = (s: string) =>
+  s
+    .replace(/&amp;/g, '&')
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"');
 
 /**
  * Follows the sign-in like a browser with the given answers: redirects on the server are

@@ -37,5 +37,12 @@ export async function startTcpProxy(target: { host: string; port: number }) {
   await listen();
   // Restoring a proxy that is up must not open a second listener (the first would never close).
   const restore = () => (server ? Promise.resolve() : listen());
-  return { get port() { return port; }, cut, restore, close: cut };
+  return {
+    get port() {
+      return port;
+    },
+    cut,
+    restore,
+    close: cut,
+  };
 }

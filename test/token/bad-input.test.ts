@@ -20,20 +20,28 @@ interface Answer {
 /** A raw POST with client authentication; an array body is sent chunked (no Content-Length). */
 function post(path: string, body: string | string[], contentType = 'application/x-www-form-urlencoded', headers: Record<string, string> = {}) {
   return new Promise<Answer>((resolve, reject) => {
-    const req = request(`${f.server.issuer}${path}`, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': contentType, authorization: basic(client.clientId, client.clientSecret), ...headers },
-      timeout: 5000,
-    }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => {
-        let json = {};
-        try { json = JSON.parse(text); } catch { /* not JSON: the assertion on json says so */ }
-        resolve({ status: res.statusCode!, body: text, json, reusedSocket: req.reusedSocket });
-      });
-    });
+    const req = request(
+      `${f.server.issuer}${path}`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': contentType, authorization: basic(client.clientId, client.clientSecret), ...headers },
+        timeout: 5000,
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => {
+          let json = {};
+          try {
+            json = JSON.parse(text);
+          } catch {
+            /* not JSON: the assertion on json says so */
+          }
+          resolve({ status: res.statusCode!, body: text, json, reusedSocket: req.reusedSocket });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer from POST ${path} within 5 s`)));
     req.on('error', reject);
     for (const chunk of Array.isArray(body) ? body : []) req.write(chunk);
@@ -116,13 +124,20 @@ describe('POST /token with malformed or conflicting parameters', () => {
   it.each([
     ['refresh_token', 'grant_type=refresh_token&refresh_token=some-token'],
     ['authorization_code', 'grant_type=authorization_code&code=some-code&redirect_uri=https%3A%2F%2Frp.example.test%2Fcb'],
-    ['token exchange', 'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=x&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token'],
+    [
+      'token exchange',
+      'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=x&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token',
+    ],
   ])('answers a %s grant the client is not allowed with 400 unauthorized_client (RFC 6749 §5.2)', async (_grant, form) => {
     expectError(await post('/token', form), 400, 'unauthorized_client');
   });
 
   it('answers two different resources with 400 invalid_target', async () => {
-    expectError(await post('/token', `grant_type=client_credentials&resource=${encodeURIComponent(ORDERS)}&resource=${encodeURIComponent(BILLING)}`), 400, 'invalid_target');
+    expectError(
+      await post('/token', `grant_type=client_credentials&resource=${encodeURIComponent(ORDERS)}&resource=${encodeURIComponent(BILLING)}`),
+      400,
+      'invalid_target',
+    );
   });
 });
 

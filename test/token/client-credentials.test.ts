@@ -44,7 +44,9 @@ describe('POST /token client_credentials with resource indicators', () => {
     if (!result.ok) return;
     expect(result.token.access_token.split('.')).toHaveLength(1);
     expect(result.token.expires_in).toBe(120);
-    const rows = await f.database.db.$queryRaw<Array<{ dump: string }>>`SELECT row_to_json(p)::text AS dump FROM oidc_payloads p WHERE model = 'ClientCredentials'`;
+    const rows = await f.database.db.$queryRaw<
+      Array<{ dump: string }>
+    >`SELECT row_to_json(p)::text AS dump FROM oidc_payloads p WHERE model = 'ClientCredentials'`;
     expect(rows.length).toBeGreaterThanOrEqual(1);
     expect(rows.map((r) => r.dump).join()).not.toContain(result.token.access_token);
   });
@@ -65,7 +67,11 @@ describe('POST /token client_credentials with resource indicators', () => {
   });
 
   it('rejects two resources in one client_credentials request with invalid_target', async () => {
-    const body = new URLSearchParams([['grant_type', 'client_credentials'], ['resource', ORDERS], ['resource', BILLING]]);
+    const body = new URLSearchParams([
+      ['grant_type', 'client_credentials'],
+      ['resource', ORDERS],
+      ['resource', BILLING],
+    ]);
     const { status, json } = await postForm(f.as.token_endpoint!, body, { authorization: basic(both.clientId, both.clientSecret) });
     expect(status).toBe(400);
     expect(json.error).toBe('invalid_target');
@@ -103,21 +109,36 @@ describe('POST /token client authentication', () => {
     let key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
     let clientId: string;
     const assertion = (jti: string) =>
-      new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(clientId).setSubject(clientId)
-        .setAudience(f.server.issuer).setJti(jti).setIssuedAt().setExpirationTime('60s').sign(key);
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(f.server.issuer)
+        .setJti(jti)
+        .setIssuedAt()
+        .setExpirationTime('60s')
+        .sign(key);
     const request = async (jwt: string) =>
-      postForm(f.as.token_endpoint!, new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope: 'orders:read',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: jwt,
-      }));
+      postForm(
+        f.as.token_endpoint!,
+        new URLSearchParams({
+          grant_type: 'client_credentials',
+          scope: 'orders:read',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: jwt,
+        }),
+      );
 
     beforeAll(async () => {
       const pair = await generateKeyPair('ES256');
       key = pair.privateKey;
       const jwk = { ...(await exportJWK(pair.publicKey)), alg: 'ES256', use: 'sig' };
-      ({ clientId } = await f.services.clients.create({ name: 'signed', grantTypes: ['client_credentials'], authMethod: 'private_key_jwt', jwks: { keys: [jwk] } }));
+      ({ clientId } = await f.services.clients.create({
+        name: 'signed',
+        grantTypes: ['client_credentials'],
+        authMethod: 'private_key_jwt',
+        jwks: { keys: [jwk] },
+      }));
       await f.services.apis.grantClient({ clientId, identifier: ORDERS });
     });
 
@@ -137,8 +158,15 @@ describe('POST /token client authentication', () => {
 
     it('refuses an assertion signed by a key the client did not register with 401 invalid_client', async () => {
       const other = await generateKeyPair('ES256');
-      const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(clientId).setSubject(clientId)
-        .setAudience(f.server.issuer).setJti(randomUUID()).setIssuedAt().setExpirationTime('60s').sign(other.privateKey);
+      const jwt = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(f.server.issuer)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('60s')
+        .sign(other.privateKey);
       const { status, json } = await request(jwt);
       expect(status).toBe(401);
       expect(json.error).toBe('invalid_client');

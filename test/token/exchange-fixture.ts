@@ -47,16 +47,29 @@ export async function startExchange(): Promise<ExchangeFixture> {
   for (const identifier of [GATEWAY, LEDGER]) await f.services.apis.addResourceServer({ clientId: gateway.clientId, identifier });
   await f.services.apis.allowExchange({ clientId: gateway.clientId, identifier: ORDERS, scopes: ['orders:read', 'orders:admin'] });
 
-  async function userTokens(resource: string, { email = 'ada@example.com', scope = 'openid orders:read orders:write', dpop = false }: { email?: string; scope?: string; dpop?: boolean } = {}) {
-    const request = await authorizationRequest(app.config, app.redirectUri, { scope, resource, ...(scope.includes('offline_access') && { prompt: 'consent' }) });
+  async function userTokens(
+    resource: string,
+    { email = 'ada@example.com', scope = 'openid orders:read orders:write', dpop = false }: { email?: string; scope?: string; dpop?: boolean } = {},
+  ) {
+    const request = await authorizationRequest(app.config, app.redirectUri, {
+      scope,
+      resource,
+      ...(scope.includes('offline_access') && { prompt: 'consent' }),
+    });
     const { callback } = await signIn(createCookieJar(), request.url, { email, password: PASSWORD, consent: 'allow' });
     if (!callback) throw new Error('sign-in did not reach the callback');
-    return client.authorizationCodeGrant(app.config, new URL(callback), {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-      idTokenExpected: true,
-    }, undefined, dpop ? { DPoP: client.getDPoPHandle(app.config, await client.randomDPoPKeyPair()) } : undefined);
+    return client.authorizationCodeGrant(
+      app.config,
+      new URL(callback),
+      {
+        pkceCodeVerifier: request.verifier,
+        expectedState: request.state,
+        expectedNonce: request.nonce,
+        idTokenExpected: true,
+      },
+      undefined,
+      dpop ? { DPoP: client.getDPoPHandle(app.config, await client.randomDPoPKeyPair()) } : undefined,
+    );
   }
 
   return {

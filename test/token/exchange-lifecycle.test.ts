@@ -6,11 +6,17 @@ let f: ExchangeFixture;
 let ordersServer: Secret;
 
 const exchange = (subjectToken: string) =>
-  postForm(`${f.server.issuer}/token`, new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, resource: ORDERS }), { authorization: basic(f.gateway.clientId, f.gateway.clientSecret) });
+  postForm(
+    `${f.server.issuer}/token`,
+    new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, resource: ORDERS }),
+    { authorization: basic(f.gateway.clientId, f.gateway.clientSecret) },
+  );
 const introspect = (token: string, as: Secret) =>
   postForm(`${f.server.issuer}/token/introspection`, new URLSearchParams({ token }), { authorization: basic(as.clientId, as.clientSecret) });
 const refresh = (refreshToken: string) =>
-  postForm(`${f.server.issuer}/token`, new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }), { authorization: basic(f.app.clientId, f.app.clientSecret) });
+  postForm(`${f.server.issuer}/token`, new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }), {
+    authorization: basic(f.app.clientId, f.app.clientSecret),
+  });
 
 beforeAll(async () => {
   f = await startExchange();
@@ -19,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => f.close());
 
-describe('a user\'s JWT access token dies with its grant (the gid claim)', () => {
+describe("a user's JWT access token dies with its grant (the gid claim)", () => {
   it('is inactive once refresh-token reuse has revoked the grant', async () => {
     const tokens = await f.userTokens(GATEWAY, { scope: 'openid offline_access orders:read' });
     expect((await introspect(tokens.access_token, f.gateway)).json.active).toBe(true);
@@ -44,11 +50,11 @@ describe('a user\'s JWT access token dies with its grant (the gid claim)', () =>
   });
 });
 
-describe('RFC 8693 exchanged tokens stay tied to the subject\'s grant (regression: they outlived it)', () => {
+describe("RFC 8693 exchanged tokens stay tied to the subject's grant (regression: they outlived it)", () => {
   it.each([
     ['an opaque subject token', LEDGER],
     ['a JWT subject token', GATEWAY],
-  ])('an exchange of %s is inactive once refresh-token reuse has revoked the subject\'s grant', async (_what, resource) => {
+  ])("an exchange of %s is inactive once refresh-token reuse has revoked the subject's grant", async (_what, resource) => {
     const tokens = await f.userTokens(resource, { scope: 'openid offline_access orders:read' });
     const exchanged = await exchange(tokens.access_token);
     expect(exchanged.status).toBe(200);
@@ -66,4 +72,3 @@ describe('RFC 8693 exchanged tokens stay tied to the subject\'s grant (regressio
     expect({ status, error: json.error }).toEqual({ status: 400, error: 'invalid_grant' });
   });
 });
-

@@ -31,7 +31,12 @@ beforeAll(async () => {
   ledgerServer = await f.serviceClient();
   await f.services.apis.addResourceServer({ clientId: ledgerServer.clientId, identifier: LEDGER });
   stranger = await f.serviceClient({ resources: [{ identifier: OTHER }] });
-  ({ clientId: publicClient } = await f.services.clients.create({ name: 'spa', grantTypes: ['authorization_code'], authMethod: 'none', redirectUris: ['http://127.0.0.1:9/cb'] }));
+  ({ clientId: publicClient } = await f.services.clients.create({
+    name: 'spa',
+    grantTypes: ['authorization_code'],
+    authMethod: 'none',
+    redirectUris: ['http://127.0.0.1:9/cb'],
+  }));
   await f.services.apis.grantClient({ clientId: publicClient, identifier: LEDGER });
 });
 afterAll(() => f.close());
@@ -54,12 +59,15 @@ describe('POST /token/introspection (RFC 7662)', () => {
   });
 
   // Regression (security review #5): "may call API X" was taken for "is API X".
-  it('answers active: false to a client that is only allowed to call the token\'s API', async () => {
+  it("answers active: false to a client that is only allowed to call the token's API", async () => {
     expect((await introspect(await opaqueToken(), otherCaller)).json).toEqual({ active: false });
   });
 
-  it('answers active: false to a public client of the token\'s API, which sends no secret at all', async () => {
-    const { status, json } = await postForm(`${f.server.issuer}/token/introspection`, new URLSearchParams({ token: await opaqueToken(), client_id: publicClient }));
+  it("answers active: false to a public client of the token's API, which sends no secret at all", async () => {
+    const { status, json } = await postForm(
+      `${f.server.issuer}/token/introspection`,
+      new URLSearchParams({ token: await opaqueToken(), client_id: publicClient }),
+    );
     expect(status).toBe(200);
     expect(json).toEqual({ active: false });
   });
@@ -68,7 +76,7 @@ describe('POST /token/introspection (RFC 7662)', () => {
     expect((await introspect('no-such-token', ledgerServer)).json).toEqual({ active: false });
   });
 
-  it('answers a caller that sends no client authentication with 400 invalid_request (oidc-provider\'s answer)', async () => {
+  it("answers a caller that sends no client authentication with 400 invalid_request (oidc-provider's answer)", async () => {
     const { status, json } = await postForm(`${f.server.issuer}/token/introspection`, new URLSearchParams({ token: 'x' }));
     expect(status).toBe(400);
     expect(json.error).toBe('invalid_request');
@@ -90,7 +98,7 @@ describe('POST /token/revocation (RFC 7009)', () => {
 
   // RFC 7009 §2.1: the server "verifies whether the token was issued to the client making the revocation request".
   it.each([
-    ['the API\'s resource server', () => ledgerServer],
+    ["the API's resource server", () => ledgerServer],
     ['another client allowed to call the API', () => otherCaller],
     ['a client of another API', () => stranger],
   ])('ignores a revocation by %s (200, and the token stays active)', async (_who, as) => {
@@ -99,7 +107,7 @@ describe('POST /token/revocation (RFC 7009)', () => {
     expect((await introspect(token, caller)).json.active).toBe(true);
   });
 
-  it('ignores a revocation by a public client of the API (regression: it could revoke anyone\'s token)', async () => {
+  it("ignores a revocation by a public client of the API (regression: it could revoke anyone's token)", async () => {
     const token = await opaqueToken();
     const { status } = await postForm(`${f.server.issuer}/token/revocation`, new URLSearchParams({ token, client_id: publicClient }));
     expect(status).toBe(200);

@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(() => f.close());
 
 describe('POST /token/introspection of a JWT access token (RFC 7662; regression: 400 unsupported_token_type)', () => {
-  it('shows it active, with its claims, to the API\'s resource server', async () => {
+  it("shows it active, with its claims, to the API's resource server", async () => {
     const token = await jwtFor(caller);
     const { status, json } = await introspect(token, ordersServer);
     expect(status).toBe(200);
@@ -56,10 +56,17 @@ describe('POST /token/introspection of a JWT access token (RFC 7662; regression:
     expect((await introspect(await jwtFor(caller), otherCaller)).json).toEqual({ active: false });
   });
 
-  it('answers active: false for a JWT signed by another key, with Gatehouse\'s issuer', async () => {
+  it("answers active: false for a JWT signed by another key, with Gatehouse's issuer", async () => {
     const { privateKey } = await generateKeyPair('ES256');
-    const forged = await new SignJWT({ client_id: caller.clientId, scope: 'orders:read' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
-      .setIssuer(f.server.issuer).setAudience(ORDERS).setSubject(caller.clientId).setJti('forged').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const forged = await new SignJWT({ client_id: caller.clientId, scope: 'orders:read' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+      .setIssuer(f.server.issuer)
+      .setAudience(ORDERS)
+      .setSubject(caller.clientId)
+      .setJti('forged')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect((await introspect(forged, caller)).json).toEqual({ active: false });
   });
 
@@ -76,7 +83,11 @@ describe('POST /token/revocation of a JWT access token (RFC 7009)', () => {
   });
 
   it('is seen by another instance within REVOCATION_REFRESH_INTERVAL', async () => {
-    const second: TestServer = await startTestServer({ databaseUrl: f.database.url, secrets: f.server.secrets, env: { ISSUER: f.server.issuer, CLIENT_CACHE_TTL: '0', RATE_LIMIT_ENABLED: 'false', REVOCATION_REFRESH_INTERVAL: '1' } });
+    const second: TestServer = await startTestServer({
+      databaseUrl: f.database.url,
+      secrets: f.server.secrets,
+      env: { ISSUER: f.server.issuer, CLIENT_CACHE_TTL: '0', RATE_LIMIT_ENABLED: 'false', REVOCATION_REFRESH_INTERVAL: '1' },
+    });
     try {
       const token = await jwtFor(caller);
       expect((await introspect(token, ordersServer, second.running.url)).json.active).toBe(true);

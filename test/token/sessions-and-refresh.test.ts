@@ -1,11 +1,9 @@
 import * as client from 'openid-client';
 import { fakeDate } from '../support/clock.ts';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
-import type { TestServer } from '../support/server.ts';
-import { authorizationRequest, PASSWORD, signIn, ssoFixtures, startSsoServer } from '../support/sso.ts';
+import { authorizationRequest, PASSWORD, signIn, type ssoFixtures, startSsoServer } from '../support/sso.ts';
 
 let sso: Awaited<ReturnType<typeof startSsoServer>>;
-let server: TestServer;
 let fixtures: ReturnType<typeof ssoFixtures>;
 let date: ReturnType<typeof fakeDate>;
 type App = Awaited<ReturnType<ReturnType<typeof ssoFixtures>['createClient']>>;
@@ -14,7 +12,7 @@ beforeAll(async () => {
   // auth_time and max_age are oidc-provider's, on its own clock: Date is moved for them.
   date = fakeDate();
   sso = await startSsoServer();
-  ({ server, fixtures } = sso);
+  ({ fixtures } = sso);
 });
 afterAll(async () => {
   await sso?.close();
@@ -76,7 +74,11 @@ describe('single sign-on', () => {
   });
 
   it('accepts acr_values, ui_locales and display and signs in as usual (they are safely ignored)', async () => {
-    const signedIn = await login(createCookieJar(), await fixtures.createClient(), { acr_values: 'urn:example:loa:2', ui_locales: 'fr-CA en', display: 'popup' });
+    const signedIn = await login(createCookieJar(), await fixtures.createClient(), {
+      acr_values: 'urn:example:loa:2',
+      ui_locales: 'fr-CA en',
+      display: 'popup',
+    });
     expect(signedIn.pages.map((p) => p.html.includes('name="password"'))).toEqual([true, false]);
     expect(signedIn.tokens!.claims()!.sub).toEqual(expect.any(String));
     expect(signedIn.tokens!.claims()).not.toHaveProperty('acr', 'urn:example:loa:2');

@@ -60,7 +60,7 @@ describe('POST /token token-exchange: who may exchange towards what', () => {
 });
 
 describe('POST /token token-exchange: the subject token', () => {
-  it('answers an expired subject token (signed by Gatehouse\'s own key) with invalid_grant', async () => {
+  it("answers an expired subject token (signed by Gatehouse's own key) with invalid_grant", async () => {
     const now = Math.floor(Date.now() / 1000);
     expect(await exchange({ subject_token: await gatewayToken({ iat: now - 120, exp: now - 60 }) })).toMatchObject(refusal(400, 'invalid_grant'));
   });
@@ -81,15 +81,23 @@ describe('POST /token token-exchange: the subject token', () => {
 
   it('answers a subject token from another issuer with invalid_grant', async () => {
     const { privateKey } = await generateKeyPair('ES256');
-    const foreign = await new SignJWT({ scope: 'orders:read', client_id: 'app' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'theirs' })
-      .setIssuer('https://other-issuer.example.test').setAudience(GATEWAY).setSubject(f.userId).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const foreign = await new SignJWT({ scope: 'orders:read', client_id: 'app' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'theirs' })
+      .setIssuer('https://other-issuer.example.test')
+      .setAudience(GATEWAY)
+      .setSubject(f.userId)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect(await exchange({ subject_token: foreign })).toMatchObject(refusal(400, 'invalid_grant'));
   });
 
   it('answers a revoked opaque subject token with invalid_grant', async () => {
     const opaque = await f.userToken(LEDGER);
     expectExchanged(await exchange({ subject_token: opaque }));
-    const revoked = await postForm(`${f.server.issuer}/token/revocation`, new URLSearchParams({ token: opaque }), { authorization: basic(f.app.clientId, f.app.clientSecret) });
+    const revoked = await postForm(`${f.server.issuer}/token/revocation`, new URLSearchParams({ token: opaque }), {
+      authorization: basic(f.app.clientId, f.app.clientSecret),
+    });
     expect(revoked.status).toBe(200);
     expect(await exchange({ subject_token: opaque })).toMatchObject(refusal(400, 'invalid_grant'));
   });
@@ -102,11 +110,11 @@ describe('POST /token token-exchange: the subject token', () => {
     expect(await exchange({ subject_token: token })).toMatchObject(refusal(400, 'invalid_grant'));
   });
 
-  it('answers a user\'s token for an API the client does not serve with invalid_grant', async () => {
+  it("answers a user's token for an API the client does not serve with invalid_grant", async () => {
     expect(await exchange({ subject_token: await f.userToken(BILLING) })).toMatchObject(refusal(400, 'invalid_grant'));
   });
 
-  it('answers a client\'s own client_credentials token, which has no user to act for, with invalid_grant', async () => {
+  it("answers a client's own client_credentials token, which has no user to act for, with invalid_grant", async () => {
     const caller = await f.serviceClient({ resources: [{ identifier: GATEWAY }] });
     const result = await clientCredentials(f, caller, { scope: 'orders:read' });
     expect(result.ok).toBe(true);
@@ -137,7 +145,12 @@ describe('POST /token token-exchange: malformed requests', () => {
   });
 
   it('answers two resources with invalid_target, as client_credentials does', async () => {
-    const params = [['subject_token', userToken], ['subject_token_type', ACCESS_TOKEN_TYPE], ['resource', ORDERS], ['resource', BILLING]];
+    const params = [
+      ['subject_token', userToken],
+      ['subject_token_type', ACCESS_TOKEN_TYPE],
+      ['resource', ORDERS],
+      ['resource', BILLING],
+    ];
     expect(await tokenExchange(f, f.gateway, params)).toMatchObject(refusal(400, 'invalid_target'));
   });
 });

@@ -29,7 +29,7 @@ describe('POST /token urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693)
     expect(f.as.grant_types_supported).toContain(TOKEN_EXCHANGE);
   });
 
-  it('exchanges a signed-in user\'s JWT for API A for an API B token with the same sub, the narrowed scope and act naming the service', async () => {
+  it("exchanges a signed-in user's JWT for API A for an API B token with the same sub, the narrowed scope and act naming the service", async () => {
     const subjectToken = await f.userToken(GATEWAY);
     const subject = decodeJwt(subjectToken).payload;
     expect(subject).toMatchObject({ sub: f.userId, aud: GATEWAY, scope: 'orders:read orders:write' });
@@ -45,7 +45,7 @@ describe('POST /token urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693)
     expect(token.expires_in).toBe(payload.exp! - payload.iat!);
   });
 
-  it('gives API B a token it serves on the user\'s behalf, and refuses the scope the exchange narrowed away', async () => {
+  it("gives API B a token it serves on the user's behalf, and refuses the scope the exchange narrowed away", async () => {
     const { access_token: token } = await exchanged(await f.userToken(GATEWAY));
     const read = await fetch(`${api.url}/orders`, { headers: { authorization: `Bearer ${token}` } });
     expect(read.status).toBe(200);
@@ -68,7 +68,7 @@ describe('POST /token urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693)
     expect(token.scope).toBe('orders:read');
   });
 
-  it('takes the one target of the client\'s policies when neither resource nor audience is given', async () => {
+  it("takes the one target of the client's policies when neither resource nor audience is given", async () => {
     const token = await exchanged(await f.userToken(GATEWAY), { resource: '' });
     expect(decodeJwt(token.access_token).payload.aud).toBe(ORDERS);
   });
@@ -88,7 +88,14 @@ describe('POST /token urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693)
       authorization: basic(f.gateway.clientId, f.gateway.clientSecret),
     });
     expect(status).toBe(200);
-    expect(json).toMatchObject({ active: true, sub: f.userId, aud: STOCK, scope: 'orders:read', client_id: f.gateway.clientId, act: { sub: f.gateway.clientId } });
+    expect(json).toMatchObject({
+      active: true,
+      sub: f.userId,
+      aud: STOCK,
+      scope: 'orders:read',
+      client_id: f.gateway.clientId,
+      act: { sub: f.gateway.clientId },
+    });
   });
 
   it('nests act when the orders service exchanges its delegated token again, so the whole chain is named', async () => {

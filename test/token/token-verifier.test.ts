@@ -12,18 +12,25 @@ let publicJwk: JWK;
 let clock = Date.now();
 
 const sign = (claims: Record<string, unknown> = {}, { typ = 'at+jwt', issuer = ISSUER, exp = Math.floor(clock / 1000) + 300 } = {}) =>
-  new SignJWT({ client_id: 'client-1', scope: 'orders:read', ...claims }).setProtectedHeader({ alg: 'ES256', typ, kid: publicJwk.kid })
-    .setIssuer(issuer).setAudience('https://orders.example.test').setSubject(String(claims.sub ?? 'client-1')).setJti(String(claims.jti ?? crypto.randomUUID()))
-    .setIssuedAt(Math.floor(clock / 1000)).setExpirationTime(exp).sign(privateKey);
+  new SignJWT({ client_id: 'client-1', scope: 'orders:read', ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ, kid: publicJwk.kid })
+    .setIssuer(issuer)
+    .setAudience('https://orders.example.test')
+    .setSubject(String(claims.sub ?? 'client-1'))
+    .setJti(String(claims.jti ?? crypto.randomUUID()))
+    .setIssuedAt(Math.floor(clock / 1000))
+    .setExpirationTime(exp)
+    .sign(privateKey);
 
 const stored = new Map<string, StoredToken>();
-const verifier = () => createTokenVerifier({
-  issuer: ISSUER,
-  publishedKeys: () => ({ version: 'v1', keys: [publicJwk] }),
-  revocations,
-  findOpaque: async (value) => stored.get(value),
-  now: () => clock,
-});
+const verifier = () =>
+  createTokenVerifier({
+    issuer: ISSUER,
+    publishedKeys: () => ({ version: 'v1', keys: [publicJwk] }),
+    revocations,
+    findOpaque: async (value) => stored.get(value),
+    now: () => clock,
+  });
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -40,11 +47,14 @@ afterAll(async () => {
 describe('the access-token verifier (core/tokens)', () => {
   it('accepts a JWT access token of this issuer and reads its claims', async () => {
     const result = await verifier().verify(await sign({ sub: 'user-1', gid: 'grant-ref', roles: ['editor'] }));
-    expect(result).toMatchObject({ ok: true, token: { format: 'jwt', sub: 'user-1', userId: 'user-1', clientId: 'client-1', scopes: ['orders:read'], gid: 'grant-ref', claims: { roles: ['editor'] } } });
+    expect(result).toMatchObject({
+      ok: true,
+      token: { format: 'jwt', sub: 'user-1', userId: 'user-1', clientId: 'client-1', scopes: ['orders:read'], gid: 'grant-ref', claims: { roles: ['editor'] } },
+    });
   });
 
   it.each([
-    ['typ JWT (an ID token\'s shape) signed with the right key', { typ: 'JWT' }],
+    ["typ JWT (an ID token's shape) signed with the right key", { typ: 'JWT' }],
     ['another issuer', { issuer: 'https://other.example.test' }],
   ])('refuses %s as invalid', async (_what, options) => {
     expect(await verifier().verify(await sign({}, options))).toEqual({ ok: false, reason: 'invalid' });
@@ -74,7 +84,7 @@ describe('the access-token verifier (core/tokens)', () => {
     expect(await v.verify(byGrant)).toEqual({ ok: false, reason: 'revoked' });
   });
 
-  it('refuses a revoked subject\'s tokens issued before the revocation, not those issued after', async () => {
+  it("refuses a revoked subject's tokens issued before the revocation, not those issued after", async () => {
     const before = await sign({ sub: 'user-3' });
     await revocations.revokeSubject('user-3');
     clock += 2000;
@@ -88,8 +98,21 @@ describe('the access-token verifier (core/tokens)', () => {
   });
 
   it('reads an opaque token from storage, and refuses one storage does not know', async () => {
-    stored.set('opaque-1', { kind: 'AccessToken', jti: 'opaque-1', accountId: 'user-4', clientId: 'client-1', aud: 'https://orders.example.test', scope: 'orders:read', iat: Math.floor(clock / 1000), exp: Math.floor(clock / 1000) + 60, extra: { gid: 'g4', act: { sub: 'svc' } } });
-    expect(await verifier().verify('opaque-1')).toMatchObject({ ok: true, token: { format: 'opaque', sub: 'user-4', userId: 'user-4', gid: 'g4', act: { sub: 'svc' } } });
+    stored.set('opaque-1', {
+      kind: 'AccessToken',
+      jti: 'opaque-1',
+      accountId: 'user-4',
+      clientId: 'client-1',
+      aud: 'https://orders.example.test',
+      scope: 'orders:read',
+      iat: Math.floor(clock / 1000),
+      exp: Math.floor(clock / 1000) + 60,
+      extra: { gid: 'g4', act: { sub: 'svc' } },
+    });
+    expect(await verifier().verify('opaque-1')).toMatchObject({
+      ok: true,
+      token: { format: 'opaque', sub: 'user-4', userId: 'user-4', gid: 'g4', act: { sub: 'svc' } },
+    });
     expect(await verifier().verify('opaque-2')).toEqual({ ok: false, reason: 'invalid' });
   });
 

@@ -15,7 +15,9 @@ afterAll(() => database.drop());
 
 describe('users.find (oidc-provider findAccount)', () => {
   it('reads the users concurrent requests ask for with one statement, each caller its own object', async () => {
-    const created = await Promise.all(['ada', 'grace', 'edsger'].map((name) => services.users.create({ email: `${name}@example.test`, password: 'correct horse battery staple', name })));
+    const created = await Promise.all(
+      ['ada', 'grace', 'edsger'].map((name) => services.users.create({ email: `${name}@example.test`, password: 'correct horse battery staple', name })),
+    );
     const ids = [...created.map((u) => u.id), created[0].id, created[0].id.toUpperCase()];
     let found: Awaited<ReturnType<Services['users']['find']>>[] = [];
     const statements = await statementsDuring(database.db, async () => {

@@ -128,7 +128,8 @@ export function createApiService(options: { audit?: AuditLog } & ApiStorage) {
     /** Registers an API Gatehouse itself serves, unless it exists (two instances starting together: one wins). */
     async ensure(input: CreateApiBody): Promise<void> {
       const body = parseInput(createApiBodySchema, input, 'api');
-      if (await queries.createUnlessExists({ ...body, name: body.name ?? null })) await record({ type: 'api.created', actor: 'system', details: { identifier: body.identifier, scopes: body.scopes } });
+      if (await queries.createUnlessExists({ ...body, name: body.name ?? null }))
+        await record({ type: 'api.created', actor: 'system', details: { identifier: body.identifier, scopes: body.scopes } });
     },
 
     /** Changes an API's settings (today: RBAC on or off). */
@@ -169,6 +170,7 @@ export function createApiService(options: { audit?: AuditLog } & ApiStorage) {
     async planClientResources(input: z.input<typeof clientResourcesSchema>): Promise<Array<{ identifier: string; scopes?: string[] }>> {
       const body = parseInput(clientResourcesSchema, input, 'api');
       const apis = await queries.findByIdentifiers(body.resources);
+      // biome-ignore lint/complexity/useIndexOf: the test is not an equality (a false positive)
       const missing = body.resources.findIndex((identifier) => !apis.some((a) => a.identifier === identifier));
       if (missing >= 0) throw new AppError('api.invalid_input', `resources.${missing}: no API has this identifier`);
       const stray = body.scope?.find((s) => !isOidcScope(s) && !apis.some((a) => a.scopes.includes(s)));

@@ -12,7 +12,12 @@ export function createAttributeQueries(db: Database) {
      * Sets and removes keys in one transaction, the row locked while `check` looks at the result
      * (it throws to refuse it), so that concurrent updates of other keys are not lost.
      */
-    async update(userId: string, set: Record<string, unknown>, remove: string[], check: (next: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+    async update(
+      userId: string,
+      set: Record<string, unknown>,
+      remove: string[],
+      check: (next: Record<string, unknown>) => void,
+    ): Promise<Record<string, unknown>> {
       return db.$transaction(async (tx) => {
         // The row exists before it is locked, so two first updates cannot both start from nothing.
         await tx.$executeRawUnsafe(

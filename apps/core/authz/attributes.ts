@@ -29,7 +29,12 @@ const sorted = (attributes: Record<string, unknown>) => Object.fromEntries(Objec
  * Users' free-form attributes, which policies read as `principal.attributes`. Each value must be
  * one Cedar can hold (see cedar-values.ts), so a stored attribute can never make a decision fail.
  */
-export function createAttributeService({ attributes, find, audit, onChange = () => {} }: {
+export function createAttributeService({
+  attributes,
+  find,
+  audit,
+  onChange = () => {},
+}: {
   attributes: AttributeQueries;
   find: Lookups;
   audit?: AuditLog;
@@ -57,7 +62,8 @@ export function createAttributeService({ attributes, find, audit, onChange = () 
       const userId = await find.userId(body.user);
       const next = await attributes.update(userId, body.set, body.remove, (candidate) => {
         if (Object.keys(candidate).length > MAX_ATTRIBUTES) throw invalid(`set: a user has at most ${MAX_ATTRIBUTES} attributes`);
-        if (Buffer.byteLength(JSON.stringify(candidate)) > MAX_ATTRIBUTES_BYTES) throw invalid(`set: a user's attributes take at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`);
+        if (Buffer.byteLength(JSON.stringify(candidate)) > MAX_ATTRIBUTES_BYTES)
+          throw invalid(`set: a user's attributes take at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`);
       });
       onChange();
       await audit?.record({ type: 'user.changed', userId, details: { attributes: { set: body.set, removed: body.remove } } });

@@ -98,7 +98,7 @@ export function preparse(policies: ParsedPolicy[]): string {
 
 /** One decision against a preparsed set. Never throws: whatever Cedar refuses is a deny with the reason. */
 export function authorize(setId: string, request: CedarRequest): CedarAnswer {
-  let answer;
+  let answer: ReturnType<typeof cedar.statefulIsAuthorized>;
   try {
     answer = cedar.statefulIsAuthorized({ ...request, preparsedPolicySetId: setId });
   } catch (error) {

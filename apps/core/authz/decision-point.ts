@@ -40,7 +40,12 @@ export function requestProblem(request: EvaluationRequest): string | undefined {
   if (!subjectTypes.has(subject.type)) return `subject.type: expected user or client`;
   if (!isObject(action) || typeof action.name !== 'string') return 'action: expected {name}';
   if (!isObject(resource) || typeof resource.type !== 'string' || typeof resource.id !== 'string') return 'resource: expected {type, id}';
-  for (const [path, value] of [['subject.properties', subject.properties], ['action.properties', action.properties], ['resource.properties', resource.properties], ['context', context]] as const) {
+  for (const [path, value] of [
+    ['subject.properties', subject.properties],
+    ['action.properties', action.properties],
+    ['resource.properties', resource.properties],
+    ['context', context],
+  ] as const) {
     if (value !== undefined && !isObject(value)) return `${path}: expected an object`;
   }
   return undefined;
@@ -53,7 +58,12 @@ const invalid = (problem: string): Evaluation => ({ decision: false, reasons: []
  * with what the directory knows of the subject added to what the caller sent. Never throws on
  * bad input (that is a deny with `invalid` set); rejects only when the directory cannot be read.
  */
-export function createDecisionPoint({ subjects, policies, now = systemClock, onDecision }: {
+export function createDecisionPoint({
+  subjects,
+  policies,
+  now = systemClock,
+  onDecision,
+}: {
   subjects: Pick<SubjectReader, 'read'>;
   policies: () => PolicySet;
   now?: Clock;

@@ -38,7 +38,12 @@ export type Lookups = ReturnType<typeof createLookups>;
  * attributes. Every change is audited; `onChange` runs after each one, so this instance's
  * subject cache forgets at once (others within their cache's TTL).
  */
-export function createDirectory({ db, apis, audit, onChange }: {
+export function createDirectory({
+  db,
+  apis,
+  audit,
+  onChange,
+}: {
   db: Database;
   apis: Pick<ApiService, 'findByIdentifier'>;
   audit?: AuditLog;

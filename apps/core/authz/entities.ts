@@ -49,7 +49,8 @@ function principalOf(subject: Subject): PrincipalParts {
   return parts;
 }
 
-const sameUid = (a: EntityUidJson, b: EntityUidJson) => (a as { type: string }).type === (b as { type: string }).type && (a as { id: string }).id === (b as { id: string }).id;
+const sameUid = (a: EntityUidJson, b: EntityUidJson) =>
+  (a as { type: string }).type === (b as { type: string }).type && (a as { id: string }).id === (b as { id: string }).id;
 
 /**
  * The Cedar request for an evaluation: the principal with its groups and roles as parents and
@@ -59,13 +60,22 @@ const sameUid = (a: EntityUidJson, b: EntityUidJson) => (a as { type: string }).
  */
 export function cedarRequest(subject: Subject, request: EvaluationRequest, nowSeconds: number): CedarRequest {
   const { action, resource } = request;
-  if (!isEntityTypeName(resource.type)) throw new InvalidValue('resource.type', `${JSON.stringify(resource.type)} is not a Cedar entity type name (letters, digits and _, not starting with a digit; namespaces joined by ::)`);
+  if (!isEntityTypeName(resource.type))
+    throw new InvalidValue(
+      'resource.type',
+      `${JSON.stringify(resource.type)} is not a Cedar entity type name (letters, digits and _, not starting with a digit; namespaces joined by ::)`,
+    );
   const principal = principalOf(subject);
   const entities: EntityJson[] = [
-    { uid: principal.uid, attrs: { ...principal.attrs, properties: toCedarRecord(request.subject.properties, 'subject.properties') }, parents: principal.parents },
+    {
+      uid: principal.uid,
+      attrs: { ...principal.attrs, properties: toCedarRecord(request.subject.properties, 'subject.properties') },
+      parents: principal.parents,
+    },
   ];
   const actionUid = { type: 'Action', id: action.name };
-  if (action.properties && Object.keys(action.properties).length) entities.push({ uid: actionUid, attrs: toCedarRecord(action.properties, 'action.properties'), parents: [] });
+  if (action.properties && Object.keys(action.properties).length)
+    entities.push({ uid: actionUid, attrs: toCedarRecord(action.properties, 'action.properties'), parents: [] });
 
   const resourceUid = { type: resource.type, id: resource.id };
   const resourceAttrs = toCedarRecord(resource.properties, 'resource.properties');

@@ -12,7 +12,12 @@ export const groupNameSchema = z
 const membershipSchema = z.object({ group: groupNameSchema, user: z.string().trim().min(1).max(320) });
 
 /** Groups of users. Adding or removing a member twice changes nothing the second time, and says so. */
-export function createGroupService({ groups, find, audit, onChange = () => {} }: {
+export function createGroupService({
+  groups,
+  find,
+  audit,
+  onChange = () => {},
+}: {
   groups: GroupQueries;
   find: Lookups;
   audit?: AuditLog;

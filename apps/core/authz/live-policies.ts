@@ -24,7 +24,11 @@ export function fixedPolicySet(version: number | undefined, text: string): Polic
  * instance's `policy set` or `rollback` is in force here within one interval. A version that
  * fails to load leaves the previous one in force, and is retried at the next interval.
  */
-export async function createLivePolicies({ store, refreshSeconds, onError = () => {} }: {
+export async function createLivePolicies({
+  store,
+  refreshSeconds,
+  onError = () => {},
+}: {
   store: Pick<PolicyStore, 'currentVersion' | 'show'>;
   refreshSeconds: number;
   onError?: (error: unknown) => void;

@@ -18,7 +18,10 @@ export interface RoleListing extends RoleRow {
 export type Assignee = { userId: string } | { groupId: string } | { clientId: string };
 
 const roleSelect = { id: true, name: true, scopes: true, createdAt: true, api: { select: { identifier: true } } } as const;
-const toRow = ({ api, ...role }: { id: string; name: string; scopes: string[]; createdAt: Date; api: { identifier: string } }): RoleRow => ({ ...role, api: api.identifier });
+const toRow = ({ api, ...role }: { id: string; name: string; scopes: string[]; createdAt: Date; api: { identifier: string } }): RoleRow => ({
+  ...role,
+  api: api.identifier,
+});
 
 /** Roles per API and their assignments; plain objects in and out. */
 export function createRoleQueries(db: Database) {
@@ -63,18 +66,22 @@ export function createRoleQueries(db: Database) {
     /** Assigns the role; false when it already was. */
     async assign(roleId: string, to: Assignee): Promise<boolean> {
       const created =
-        'userId' in to ? await db.userRole.createMany({ data: [{ roleId, userId: to.userId }], skipDuplicates: true })
-        : 'groupId' in to ? await db.groupRole.createMany({ data: [{ roleId, groupId: to.groupId }], skipDuplicates: true })
-        : await db.clientRole.createMany({ data: [{ roleId, clientId: to.clientId }], skipDuplicates: true });
+        'userId' in to
+          ? await db.userRole.createMany({ data: [{ roleId, userId: to.userId }], skipDuplicates: true })
+          : 'groupId' in to
+            ? await db.groupRole.createMany({ data: [{ roleId, groupId: to.groupId }], skipDuplicates: true })
+            : await db.clientRole.createMany({ data: [{ roleId, clientId: to.clientId }], skipDuplicates: true });
       return created.count > 0;
     },
 
     /** Takes the role back; false when it was not assigned. */
     async unassign(roleId: string, from: Assignee): Promise<boolean> {
       const deleted =
-        'userId' in from ? await db.userRole.deleteMany({ where: { roleId, userId: from.userId } })
-        : 'groupId' in from ? await db.groupRole.deleteMany({ where: { roleId, groupId: from.groupId } })
-        : await db.clientRole.deleteMany({ where: { roleId, clientId: from.clientId } });
+        'userId' in from
+          ? await db.userRole.deleteMany({ where: { roleId, userId: from.userId } })
+          : 'groupId' in from
+            ? await db.groupRole.deleteMany({ where: { roleId, groupId: from.groupId } })
+            : await db.clientRole.deleteMany({ where: { roleId, clientId: from.clientId } });
       return deleted.count > 0;
     },
   };

@@ -14,8 +14,17 @@ const scopeList = z
 const roleRefSchema = z.object({ api: z.string().min(1).max(2000), name: roleNameSchema });
 export const createRoleBodySchema = roleRefSchema.extend({ scopes: scopeList.default([]) });
 export const assignmentSchema = z
-  .object({ api: z.string().min(1).max(2000), role: roleNameSchema, user: z.string().min(1).optional(), group: z.string().min(1).optional(), client: z.string().min(1).optional() })
-  .refine((a) => [a.user, a.group, a.client].filter((t) => t !== undefined).length === 1, { message: 'name exactly one of a user, a group or a client', path: ['target'] });
+  .object({
+    api: z.string().min(1).max(2000),
+    role: roleNameSchema,
+    user: z.string().min(1).optional(),
+    group: z.string().min(1).optional(),
+    client: z.string().min(1).optional(),
+  })
+  .refine((a) => [a.user, a.group, a.client].filter((t) => t !== undefined).length === 1, {
+    message: 'name exactly one of a user, a group or a client',
+    path: ['target'],
+  });
 
 export type CreateRoleBody = z.input<typeof createRoleBodySchema>;
 export type AssignmentBody = z.input<typeof assignmentSchema>;
@@ -28,7 +37,13 @@ export interface Assignment {
 }
 
 /** Roles: per API, each a named set of scopes the API defines, assigned to users, groups and clients. */
-export function createRoleService({ roles, apis, find, audit, onChange = () => {} }: {
+export function createRoleService({
+  roles,
+  apis,
+  find,
+  audit,
+  onChange = () => {},
+}: {
   roles: RoleQueries;
   apis: Pick<ApiService, 'findByIdentifier'>;
   find: Lookups;

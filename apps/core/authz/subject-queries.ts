@@ -23,7 +23,8 @@ export interface SubjectRecord {
 type RawRole = Omit<HeldRole, 'scopes'> & { scopes: string[] | null; apiScopes: string[] | null };
 type Raw = Omit<SubjectRecord, 'roles' | 'email' | 'name'> & { email?: string | null; name?: string | null; roles: RawRole[] };
 
-const roleJson = (direct: string, groups: string) => `json_build_object('api', a.identifier, 'apiScopes', a.scopes, 'name', r.name, 'scopes', r.scopes, 'direct', ${direct}, 'groups', ${groups}) ORDER BY a.identifier, r.name`;
+const roleJson = (direct: string, groups: string) =>
+  `json_build_object('api', a.identifier, 'apiScopes', a.scopes, 'name', r.name, 'scopes', r.scopes, 'direct', ${direct}, 'groups', ${groups}) ORDER BY a.identifier, r.name`;
 
 // One statement per subject: the reader caches what it returns for a few seconds.
 const userStatement = `

@@ -87,10 +87,14 @@ export function createClientQueries(db: Database) {
       const [newest] = await db.clientSecret.findMany({ where: { clientId, ...live(at) }, orderBy: { createdAt: 'desc' }, take: 1 });
       await db.$transaction([
         db.clientSecret.deleteMany({ where: { clientId, id: { notIn: newest ? [newest.id] : [] } } }),
-        ...(newest ? [db.clientSecret.update({
-          where: { id: newest.id },
-          data: { expiresAt: newest.expiresAt && newest.expiresAt < previousUntil ? newest.expiresAt : previousUntil },
-        })] : []),
+        ...(newest
+          ? [
+              db.clientSecret.update({
+                where: { id: newest.id },
+                data: { expiresAt: newest.expiresAt && newest.expiresAt < previousUntil ? newest.expiresAt : previousUntil },
+              }),
+            ]
+          : []),
         db.clientSecret.create({ data: { clientId, hash } }),
       ]);
       return { keptPrevious: !!newest };

@@ -26,7 +26,11 @@ export const createClientBodySchema = z
     redirectUris: z.array(redirectUri).default([]),
     postLogoutRedirectUris: z.array(redirectUri).default([]),
     authMethod: z.enum(authMethods, { error: `expected one of ${authMethods.join(', ')}` }).default('client_secret_basic'),
-    scope: z.string().trim().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'expected space-separated scope tokens').default('openid profile email'),
+    scope: z
+      .string()
+      .trim()
+      .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'expected space-separated scope tokens')
+      .default('openid profile email'),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
     jwksUri: z.url().optional(),
     firstParty: z.boolean().default(false),
@@ -48,7 +52,7 @@ export const createClientBodySchema = z
       ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (none) cannot use token exchange' });
     }
     if (body.authMethod === 'private_key_jwt' && !body.jwks && !body.jwksUri) {
-      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'private_key_jwt needs the client\'s public keys (jwks or jwksUri)' });
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: "private_key_jwt needs the client's public keys (jwks or jwksUri)" });
     }
   });
 
@@ -77,7 +81,8 @@ const productionClientBodySchema = createClientBodySchema.superRefine((body, ctx
     ...(body.backchannelLogoutUri ? [{ path: ['backchannelLogoutUri'], uri: body.backchannelLogoutUri }] : []),
   ];
   for (const { path, uri } of callbacks) {
-    if (plainHttpOffLoopback(uri)) ctx.addIssue({ code: 'custom', path, message: 'must be https in production (plain http only to a loopback IP: 127.0.0.1 or [::1])' });
+    if (plainHttpOffLoopback(uri))
+      ctx.addIssue({ code: 'custom', path, message: 'must be https in production (plain http only to a loopback IP: 127.0.0.1 or [::1])' });
   }
 });
 
@@ -177,7 +182,15 @@ export function createClientService(options: ClientServiceOptions & ClientStorag
       };
       const clientSecret = secretAuthMethods.has(body.authMethod) ? secrets.generate() : undefined;
       // 128 random bits: a taken id means the generator is broken, not bad luck.
-      if (!(await queries.create({ id: clientId, name: body.name, metadata, firstParty: body.firstParty, secretHash: clientSecret && secrets.hash(clientSecret) }))) {
+      if (
+        !(await queries.create({
+          id: clientId,
+          name: body.name,
+          metadata,
+          firstParty: body.firstParty,
+          secretHash: clientSecret && secrets.hash(clientSecret),
+        }))
+      ) {
         throw new Error(`client id ${clientId} is already taken`);
       }
       await audit?.record({ type: 'client.created', clientId, details: { name: body.name, authMethod: body.authMethod, grantTypes: body.grantTypes } });
@@ -215,7 +228,11 @@ export function createClientService(options: ClientServiceOptions & ClientStorag
       const clientSecret = secrets.generate();
       const previousExpiresAt = new Date(at.getTime() + graceSeconds * 1000);
       const { keptPrevious } = await queries.replaceSecret(clientId, secrets.hash(clientSecret), { at, previousUntil: previousExpiresAt });
-      await audit?.record({ type: 'client.secret_rotated', clientId, details: { previousExpiresAt: keptPrevious ? previousExpiresAt.toISOString() : undefined } });
+      await audit?.record({
+        type: 'client.secret_rotated',
+        clientId,
+        details: { previousExpiresAt: keptPrevious ? previousExpiresAt.toISOString() : undefined },
+      });
       return { clientId, clientSecret, previousExpiresAt: keptPrevious ? previousExpiresAt : undefined };
     },
 

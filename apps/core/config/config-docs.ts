@@ -82,6 +82,7 @@ export const readmeMarkers = { start: '<!-- config:start -->', end: '<!-- config
 export function withConfigTable(readme: string): string {
   const start = readme.indexOf(readmeMarkers.start);
   const end = readme.indexOf(readmeMarkers.end);
-  if (start === -1 || end < start) throw new Error(`README.md needs ${readmeMarkers.start} and ${readmeMarkers.end}, in that order, around the configuration table`);
+  if (start === -1 || end < start)
+    throw new Error(`README.md needs ${readmeMarkers.start} and ${readmeMarkers.end}, in that order, around the configuration table`);
   return `${readme.slice(0, start + readmeMarkers.start.length)}\n${renderConfigTable()}\n\n${readme.slice(end)}`;
 }

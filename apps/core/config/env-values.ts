@@ -23,7 +23,12 @@ const ipOrCidr = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(\/\d{1,3
 export const addressList = () =>
   z
     .string()
-    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .refine((list) => list.every((p) => ipOrCidr.test(p)), 'expected comma-separated IP addresses or CIDR ranges');
 
 export const cookieDomain = () =>
@@ -32,7 +37,14 @@ export const cookieDomain = () =>
     .trim()
     .toLowerCase()
     .transform((v) => v.replace(/^\./, ''))
-    .pipe(z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a domain name of two labels or more, such as example.test'))
+    .pipe(
+      z
+        .string()
+        .regex(
+          /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+          'expected a domain name of two labels or more, such as example.test',
+        ),
+    )
     .or(z.literal('').transform(() => undefined));
 
 const isOrigin = (url: URL) => (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password;
@@ -42,11 +54,18 @@ export const origin = () =>
     .refine((u) => !URL.canParse(u) || isOrigin(new URL(u)), 'expected an origin with no path, query, fragment or user (Gatehouse serves at the root)');
 
 /** An empty value counts as unset, so `NAME=` in an .env file does not set a blank secret. */
-export const secret = (min: number) => z.string().min(min, `expected at least ${min} characters`).or(z.literal('').transform(() => undefined));
+export const secret = (min: number) =>
+  z
+    .string()
+    .min(min, `expected at least ${min} characters`)
+    .or(z.literal('').transform(() => undefined));
 
 /** Comma-separated; the first signs cookies and roots the CSRF key, so each must be a strong secret. */
 export const cookieKeys = () =>
   z
     .string()
     .transform((v) => (v === '' ? undefined : v.split(',').map((k) => k.trim())))
-    .refine((keys) => !keys || keys.every((k) => k.length >= 32), 'expected comma-separated keys of at least 32 characters each (an empty or short key would sign cookies)');
+    .refine(
+      (keys) => !keys || keys.every((k) => k.length >= 32),
+      'expected comma-separated keys of at least 32 characters each (an empty or short key would sign cookies)',
+    );

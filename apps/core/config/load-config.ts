@@ -80,7 +80,12 @@ export function toConfig(e: Env) {
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     workers: e.WEB_CONCURRENCY,
     /** Edge authorization for API gateways (apps/server/gateway). */
-    edge: { callers: e.EDGE_CALLERS, cookieDomain: e.EDGE_COOKIE_DOMAIN, routeRefreshInterval: e.EDGE_ROUTE_REFRESH_INTERVAL, sessionCheckInterval: e.EDGE_SESSION_CHECK_INTERVAL },
+    edge: {
+      callers: e.EDGE_CALLERS,
+      cookieDomain: e.EDGE_COOKIE_DOMAIN,
+      routeRefreshInterval: e.EDGE_ROUTE_REFRESH_INTERVAL,
+      sessionCheckInterval: e.EDGE_SESSION_CHECK_INTERVAL,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -112,8 +117,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   return config;
 }
 
-const isLoopback = (hostname: string) =>
-  hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+const isLoopback = (hostname: string) => hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 
 function refuseInsecureProductionSettings(config: Config): void {
   const { protocol, hostname } = new URL(config.issuer);

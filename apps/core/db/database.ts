@@ -191,11 +191,19 @@ const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'S
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof DatabaseUnavailable) return true;
   if (error && isDriverAdapterError(error) && unavailableKinds.has(error.cause.kind)) return true;
-  for (let e = error as { code?: unknown; originalCode?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = error as { code?: unknown; originalCode?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.code === 'string' && unavailableCodes.has(e.code)) return true;
     // The driver adapter's DriverAdapterError keeps PostgreSQL's code (57P01: the server shut down) here.
     if (typeof e.originalCode === 'string' && unavailableCodes.has(e.originalCode)) return true;
-    if (typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database server|DatabaseNotReachable/i.test(e.message)) return true;
+    if (
+      typeof e.message === 'string' &&
+      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Can't reach database server|DatabaseNotReachable/i.test(e.message)
+    )
+      return true;
   }
   return false;
 }

@@ -54,7 +54,12 @@ function logTail(lines = 40) {
     reason() {
       const errors = kept.filter((line) => /\b(FATAL|PANIC|ERROR):|could not/.test(line));
       // Without the '2026-11-23 07:44:02.814 UTC [30810] ' prefix and the padding after 'LOG:'.
-      const said = (errors.length ? errors : kept.slice(-3)).map((line) => line.replace(/^.*?\[\d+\]\s+/, '').replace(/:\s+/, ': ').trim());
+      const said = (errors.length ? errors : kept.slice(-3)).map((line) =>
+        line
+          .replace(/^.*?\[\d+\]\s+/, '')
+          .replace(/:\s+/, ': ')
+          .trim(),
+      );
       return said.join('; ') || 'it wrote nothing';
     },
   };
@@ -95,7 +100,11 @@ function runningPostmasterPort(clusterDir: string): number | undefined {
 /** Starts `postgres` and resolves once it accepts connections; rejects with its own words if it stops first. */
 function startPostgres(binaries: string, clusterDir: string, port: number, flags: string[], user: RunAs | undefined) {
   const log = logTail();
-  const child = spawn(join(binaries, 'bin', 'postgres'), ['-D', clusterDir, '-p', String(port), ...listenFlags, ...flags], { ...user, env: childEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(join(binaries, 'bin', 'postgres'), ['-D', clusterDir, '-p', String(port), ...listenFlags, ...flags], {
+    ...user,
+    env: childEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exited = new Promise<void>((done) => child.once('close', () => done()));
   const ready = new Promise<void>((done, fail) => {
     child.stderr.on('data', (chunk) => {
@@ -103,7 +112,9 @@ function startPostgres(binaries: string, clusterDir: string, port: number, flags
       log.onLog(text);
       if (text.includes(readyLine)) done();
     });
-    child.once('error', (error: NodeJS.ErrnoException) => fail(new Error(`embedded PostgreSQL: cannot run ${join(binaries, 'bin', 'postgres')} (${error.code}); ${whatToDo}`, { cause: error })));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      fail(new Error(`embedded PostgreSQL: cannot run ${join(binaries, 'bin', 'postgres')} (${error.code}); ${whatToDo}`, { cause: error })),
+    );
     child.once('close', () => fail(new Error(`embedded PostgreSQL stopped before it was ready on port ${port}: ${log.reason()}`)));
   });
   return { child, exited, ready };

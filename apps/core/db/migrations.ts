@@ -62,9 +62,7 @@ export function createMigrator({ databaseUrl, migrationsDir, schemaPath, log }: 
         await lock.connect();
         try {
           await lock.query('SELECT pg_advisory_lock($1)', [APPLY_LOCK_KEY]);
-          const { appliedMigrationNames } = await withEngine((engine) =>
-            engine.applyMigrations({ migrationsList, filters: NO_FILTERS }),
-          );
+          const { appliedMigrationNames } = await withEngine((engine) => engine.applyMigrations({ migrationsList, filters: NO_FILTERS }));
           return { applied: appliedMigrationNames };
         } finally {
           await lock.end(); // ending the session releases the lock
@@ -76,10 +74,7 @@ export function createMigrator({ databaseUrl, migrationsDir, schemaPath, log }: 
 
     async diff() {
       try {
-        const [migrationsList, content] = await Promise.all([
-          readMigrations(migrationsDir),
-          readFile(schemaPath, 'utf8'),
-        ]);
+        const [migrationsList, content] = await Promise.all([readMigrations(migrationsDir), readFile(schemaPath, 'utf8')]);
         const { exitCode, stdout } = await withEngine((engine) =>
           engine.diff({
             from: { tag: 'migrations', ...migrationsList },
@@ -103,12 +98,12 @@ async function pendingMigrations(databaseUrl: string, migrationsList: MigrationL
   client.on('error', () => {});
   await client.connect();
   try {
-    const { rows } = await client.query<{ migration_name: string }>(
-      `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-    ).catch((error: { code?: string }) => {
-      if (error.code === '42P01') return { rows: [] }; // undefined_table: a new database
-      throw error;
-    });
+    const { rows } = await client
+      .query<{ migration_name: string }>(`SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`)
+      .catch((error: { code?: string }) => {
+        if (error.code === '42P01') return { rows: [] }; // undefined_table: a new database
+        throw error;
+      });
     const applied = new Set(rows.map((row) => row.migration_name));
     return migrationsList.migrationDirectories.map((dir) => dir.path).filter((name) => !applied.has(name));
   } finally {
@@ -146,7 +141,10 @@ async function readMigrations(migrationsDir: string): Promise<MigrationList> {
 /** Engine errors span many lines and end in a Rust span trace; keep the message, on one line. */
 function oneLineError(context: string, error: unknown): Error {
   const { message = String(error), code } = error as { message?: string; code?: string };
-  const summary = message.split(/\n\s+0: /)[0]!.replace(/\s+/g, ' ').trim();
+  const summary = message
+    .split(/\n\s+0: /)[0]!
+    .replace(/\s+/g, ' ')
+    .trim();
   const prismaCode = code && /^P\d{4}$/.test(code) ? `${code} ` : ''; // Node's codes are in the message already
   return new Error(`${context}: ${prismaCode}${summary}`, { cause: error });
 }

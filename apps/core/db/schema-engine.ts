@@ -153,11 +153,7 @@ async function runOnServer(databaseUrl: string, sql: string): Promise<void> {
  * its connections. Closing matters: the engine takes Prisma's migration advisory lock on a
  * pooled connection and never releases it, so a lingering engine would block the next one.
  */
-export async function withSchemaEngine<T>(
-  databaseUrl: string,
-  log: (message: string) => void,
-  fn: (engine: SchemaEngine) => Promise<T>,
-): Promise<T> {
+export async function withSchemaEngine<T>(databaseUrl: string, log: (message: string) => void, fn: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   // After a panic the wasm memory is in an unknown state, and the wasm-bindgen glue cannot be
   // re-pointed at a fresh instance, so the engine stays unusable for the rest of the process.
   if (crashed) throw new Error(`${crashed.message} (earlier in this process)`, { cause: crashed });

@@ -27,7 +27,7 @@ export function edgeClientMetadata(redirectUri: string): Record<string, unknown>
 export async function ensureEdgeClient(db: Database, redirectUri: string): Promise<'created' | 'updated' | 'unchanged'> {
   const metadata = edgeClientMetadata(redirectUri);
   const existing = await db.client.findUnique({ where: { id: EDGE_CLIENT_ID }, select: { metadata: true, firstParty: true } });
-  if (existing && existing.firstParty && isDeepStrictEqual(existing.metadata, metadata)) return 'unchanged';
+  if (existing?.firstParty && isDeepStrictEqual(existing.metadata, metadata)) return 'unchanged';
   await db.$executeRaw`INSERT INTO clients (id, name, metadata, first_party, updated_at)
     VALUES (${EDGE_CLIENT_ID}, ${metadata.client_name as string}, ${JSON.stringify(metadata)}::jsonb, true, now())
     ON CONFLICT (id) DO UPDATE SET metadata = EXCLUDED.metadata, first_party = true, name = EXCLUDED.name, updated_at = now()`;

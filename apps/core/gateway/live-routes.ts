@@ -6,7 +6,12 @@ import { createRouteTable, type RouteTable } from './route-table.ts';
  * `refreshSeconds` and the routes only when it moved, so a route added or removed from the CLI
  * is in force everywhere within one interval. A failed read keeps the table it has.
  */
-export async function createLiveRoutes({ queries, refreshSeconds, onError = () => {}, onLoad = () => {} }: {
+export async function createLiveRoutes({
+  queries,
+  refreshSeconds,
+  onError = () => {},
+  onLoad = () => {},
+}: {
   queries: Pick<RouteQueries, 'version' | 'list'>;
   refreshSeconds: number;
   onError?: (error: unknown) => void;

@@ -21,7 +21,10 @@ export function createRouteQueries(db: Database) {
      * Inserts the route unless `conflict` (given the host's routes, read under a lock every
      * writer takes) names a reason not to: two writers cannot both pass the check.
      */
-    insert(route: NewRoute, conflict: (sameHost: RouteRecord[]) => string | undefined): Promise<{ ok: true; route: RouteRecord } | { ok: false; reason: string }> {
+    insert(
+      route: NewRoute,
+      conflict: (sameHost: RouteRecord[]) => string | undefined,
+    ): Promise<{ ok: true; route: RouteRecord } | { ok: false; reason: string }> {
       return db.$transaction(async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('gatehouse:edge_routes'))`;
         const reason = conflict(await tx.edgeRoute.findMany({ where: { host: route.host } }));

@@ -11,7 +11,10 @@ import type { Database } from '../db/database.ts';
 const label = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 // A name of two labels at least after `*.`: `*.test` would put a whole top-level domain behind one route.
 const hostName = new RegExp(`^(\\*\\.${label}(\\.${label})+|${label}(\\.${label})*)$`);
-const method = z.string().regex(/^[A-Za-z]{1,20}$/, 'expected HTTP methods such as GET,HEAD').transform((m) => m.toUpperCase());
+const method = z
+  .string()
+  .regex(/^[A-Za-z]{1,20}$/, 'expected HTTP methods such as GET,HEAD')
+  .transform((m) => m.toUpperCase());
 const token = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected names without spaces, quotes or backslashes');
 const tokenList = z
   .union([z.string(), z.array(z.string())])
@@ -30,7 +33,11 @@ export const addRouteSchema = z
       const parsed = parsePathPattern(path);
       if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
     }),
-    methods: z.array(method).max(20).default([]).transform((list) => [...new Set(list)].sort()),
+    methods: z
+      .array(method)
+      .max(20)
+      .default([])
+      .transform((list) => [...new Set(list)].sort()),
     public: z.boolean().default(false),
     api: z.url({ error: 'expected an API identifier (an absolute URI)' }).max(2000).optional(),
     scopes: tokenList.default([]),
@@ -47,7 +54,11 @@ export const addRouteSchema = z
     }
     // An edge session is a browser's sign-in, not a token a client asked scopes for.
     if (route.login && route.scopes.length) {
-      ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'a --login route cannot require scopes: a signed-in browser carries none (use --roles or --decide)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scopes'],
+        message: 'a --login route cannot require scopes: a signed-in browser carries none (use --roles or --decide)',
+      });
     }
   });
 
@@ -56,7 +67,12 @@ export type AddRouteBody = z.input<typeof addRouteSchema>;
 const overlaps = (a: string[], b: string[]) => (a.length === 0 && b.length === 0) || (a.length > 0 && b.some((m) => a.includes(m)));
 
 /** The edge's routes: added and removed from the CLI, read by every instance's route poller. */
-export function createRouteService({ db, apis, audit, queries = createRouteQueries(db) }: {
+export function createRouteService({
+  db,
+  apis,
+  audit,
+  queries = createRouteQueries(db),
+}: {
   db: Database;
   apis: Pick<ApiService, 'findByIdentifier'>;
   audit?: AuditLog;
@@ -76,17 +92,44 @@ export function createRouteService({ db, apis, audit, queries = createRouteQueri
       const { shape } = parsed.pattern;
       // Two routes of one host, one path shape and a method in common would leave the winner to chance.
       const result = await queries.insert(
-        { host: body.host, path: body.path, methods: body.methods, public: body.public, api: body.api ?? null, scopes: body.scopes, roles: body.roles, decide: body.decide ?? null, login: body.login },
+        {
+          host: body.host,
+          path: body.path,
+          methods: body.methods,
+          public: body.public,
+          api: body.api ?? null,
+          scopes: body.scopes,
+          roles: body.roles,
+          decide: body.decide ?? null,
+          login: body.login,
+        },
         (sameHost) => {
           const clash = sameHost.find((r) => {
             const other = parsePathPattern(r.path);
             return other.ok && other.pattern.shape === shape && overlaps(r.methods, body.methods);
           });
-          return clash && `route ${clash.id} (${clash.host} ${clash.path} ${clash.methods.join(',') || 'any method'}) already decides these requests; remove it first`;
+          return (
+            clash &&
+            `route ${clash.id} (${clash.host} ${clash.path} ${clash.methods.join(',') || 'any method'}) already decides these requests; remove it first`
+          );
         },
       );
       if (!result.ok) throw new AppError('route.conflict', result.reason, { status: 409 });
-      await audit?.record({ type: 'edge_route.added', details: { id: result.route.id, host: body.host, path: body.path, methods: body.methods, public: body.public, api: body.api, scopes: body.scopes, roles: body.roles, decide: body.decide, login: body.login } });
+      await audit?.record({
+        type: 'edge_route.added',
+        details: {
+          id: result.route.id,
+          host: body.host,
+          path: body.path,
+          methods: body.methods,
+          public: body.public,
+          api: body.api,
+          scopes: body.scopes,
+          roles: body.roles,
+          decide: body.decide,
+          login: body.login,
+        },
+      });
       return result.route;
     },
 

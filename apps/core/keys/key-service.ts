@@ -50,8 +50,7 @@ export type KeyStorage = { queries: KeyQueries } | { db: Database };
 /** What JWKS may show of a key; every other member (d, p, q, dp, dq, qi) is private. */
 const publicMembers = ['kid', 'alg', 'use', 'kty', 'crv', 'x', 'y', 'n', 'e'] as const;
 
-const publicHalf = (jwk: JWK): JWK =>
-  Object.fromEntries(publicMembers.filter((member) => jwk[member] !== undefined).map((member) => [member, jwk[member]]));
+const publicHalf = (jwk: JWK): JWK => Object.fromEntries(publicMembers.filter((member) => jwk[member] !== undefined).map((member) => [member, jwk[member]]));
 
 export function createKeyService(options: KeyServiceOptions & KeyStorage) {
   const { encryption, activationDelaySeconds, retainSeconds, audit, now: clock = systemClock } = options;

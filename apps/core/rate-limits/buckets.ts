@@ -60,7 +60,12 @@ function parseRowKey(key: string): { id: string; costMs: number; burst: number }
  * spend half a burst of a key before it syncs it, plus what arrives within one interval.
  * Without a database (`queries` failing or absent) each instance limits alone.
  */
-export function createBuckets({ queries, syncMs, now = systemClock, onError = () => {} }: {
+export function createBuckets({
+  queries,
+  syncMs,
+  now = systemClock,
+  onError = () => {},
+}: {
   queries?: Pick<RateLimitQueries, 'exchange'>;
   syncMs: number;
   now?: Clock;
@@ -83,7 +88,7 @@ export function createBuckets({ queries, syncMs, now = systemClock, onError = ()
   function current(id: string, limit: Limit, at: number) {
     const costMs = intervalMs(limit.rate);
     const entry = entries.get(id);
-    if (entry && entry.costMs && entry.costMs !== costMs) {
+    if (entry?.costMs && entry.costMs !== costMs) {
       const ratio = costMs / entry.costMs;
       entry.tat = at + Math.max(0, entry.tat - at) * ratio;
       entry.unsentMs *= ratio;

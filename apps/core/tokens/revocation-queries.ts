@@ -42,7 +42,9 @@ export function createRevocationQueries(db: Database) {
       );
       return {
         now: new Date(rows[0].now),
-        rows: rows.filter((r) => r.kind !== null).map((r) => ({ kind: r.kind!, value: r.value!, revokedAt: new Date(r.revoked_at!), expiresAt: new Date(r.expires_at!) })),
+        rows: rows
+          .filter((r) => r.kind !== null)
+          .map((r) => ({ kind: r.kind!, value: r.value!, revokedAt: new Date(r.revoked_at!), expiresAt: new Date(r.expires_at!) })),
       };
     },
 

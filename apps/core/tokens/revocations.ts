@@ -38,7 +38,13 @@ const OVERLAP_MS = 10_000;
  * PostgreSQL every `refreshSeconds`: a check costs a map lookup, and another instance's
  * revocation is seen within one interval. The instance that revokes sees it at once.
  */
-export function createRevocationList({ queries, refreshSeconds, retainSeconds, now = systemClock, onError = () => {} }: {
+export function createRevocationList({
+  queries,
+  refreshSeconds,
+  retainSeconds,
+  now = systemClock,
+  onError = () => {},
+}: {
   queries: RevocationQueries;
   refreshSeconds: number;
   /** How long a grant or subject revocation must be kept: the longest life of an access token. */
@@ -52,7 +58,10 @@ export function createRevocationList({ queries, refreshSeconds, retainSeconds, n
 
   const remember = (kind: RevocationKind, value: string, entry: Entry) => {
     const known = entries.get(keyOf(kind, value));
-    entries.set(keyOf(kind, value), { revokedAt: Math.max(entry.revokedAt, known?.revokedAt ?? 0), expiresAt: Math.max(entry.expiresAt, known?.expiresAt ?? 0) });
+    entries.set(keyOf(kind, value), {
+      revokedAt: Math.max(entry.revokedAt, known?.revokedAt ?? 0),
+      expiresAt: Math.max(entry.expiresAt, known?.expiresAt ?? 0),
+    });
   };
 
   async function record(kind: RevocationKind, value: string, ttlSeconds: number) {

@@ -32,13 +32,35 @@ export interface FailurePolicy {
  * disabled user is refused at once, and Prisma Client's query interpreter doubled that cost.
  */
 const userColumns = Object.entries({
-  id: 'id', email: 'email', emailVerified: 'email_verified', passwordHash: 'password_hash', disabled: 'disabled',
-  name: 'name', givenName: 'given_name', familyName: 'family_name', middleName: 'middle_name', nickname: 'nickname',
-  preferredUsername: 'preferred_username', profile: 'profile', picture: 'picture', website: 'website', gender: 'gender',
-  birthdate: 'birthdate', zoneinfo: 'zoneinfo', locale: 'locale', phoneNumber: 'phone_number',
-  phoneNumberVerified: 'phone_number_verified', address: 'address', failedLoginCount: 'failed_login_count',
-  lastFailedLoginAt: 'last_failed_login_at', lockedUntil: 'locked_until', createdAt: 'created_at', updatedAt: 'updated_at',
-} satisfies Record<keyof User, string>).map(([field, column]) => `${column} AS "${field}"`).join(', ');
+  id: 'id',
+  email: 'email',
+  emailVerified: 'email_verified',
+  passwordHash: 'password_hash',
+  disabled: 'disabled',
+  name: 'name',
+  givenName: 'given_name',
+  familyName: 'family_name',
+  middleName: 'middle_name',
+  nickname: 'nickname',
+  preferredUsername: 'preferred_username',
+  profile: 'profile',
+  picture: 'picture',
+  website: 'website',
+  gender: 'gender',
+  birthdate: 'birthdate',
+  zoneinfo: 'zoneinfo',
+  locale: 'locale',
+  phoneNumber: 'phone_number',
+  phoneNumberVerified: 'phone_number_verified',
+  address: 'address',
+  failedLoginCount: 'failed_login_count',
+  lastFailedLoginAt: 'last_failed_login_at',
+  lockedUntil: 'locked_until',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+} satisfies Record<keyof User, string>)
+  .map(([field, column]) => `${column} AS "${field}"`)
+  .join(', ');
 
 type UserRow = Omit<User, 'address' | 'lastFailedLoginAt' | 'lockedUntil' | 'createdAt' | 'updatedAt'> & {
   address: string | null;
@@ -156,7 +178,13 @@ export function createUserQueries(db: Database) {
      */
     async countFailure(id: string, at: Date, policy: FailurePolicy): Promise<{ failures: number; lockedUntil: Date | null } | undefined> {
       const [row] = await sql.rows<{ failed_login_count: number; locked_until: string | null }>(countFailureSql, [
-        id, at.toISOString(), policy.resetAfterSeconds, policy.threshold, policy.waitSeconds, policy.waitIncrementSeconds, policy.maxWaitSeconds,
+        id,
+        at.toISOString(),
+        policy.resetAfterSeconds,
+        policy.threshold,
+        policy.waitSeconds,
+        policy.waitIncrementSeconds,
+        policy.maxWaitSeconds,
       ]);
       return row && { failures: Number(row.failed_login_count), lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) };
     },

@@ -133,7 +133,8 @@ export function createUserService(options: UserServiceOptions & UserStorage) {
       if (!ok) {
         const { failures, lockedUntil } = await lockout.registerFailure(user);
         void record({ type: 'login.failed', userId: user.id, actor: `user:${user.id}`, ...seen, details: { reason: 'wrong_password', failures } });
-        if (lockedUntil) void record({ type: 'login.locked_out', userId: user.id, actor: 'system', ...seen, details: { failures, lockedUntil: lockedUntil.toISOString() } });
+        if (lockedUntil)
+          void record({ type: 'login.locked_out', userId: user.id, actor: 'system', ...seen, details: { failures, lockedUntil: lockedUntil.toISOString() } });
         return undefined;
       }
       if (!(await lockout.registerSuccess(user))) {

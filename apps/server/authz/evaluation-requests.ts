@@ -7,23 +7,43 @@ export const MAX_EVALUATIONS = 100;
 export const MAX_BODY_BYTES = 256 * 1024;
 
 const properties = z.record(z.string(), z.unknown());
-const name = (what: string) => z.string({ error: `${what}: expected a string` }).min(1, `${what}: must not be empty`).max(256, `${what}: at most 256 characters`);
+const name = (what: string) =>
+  z
+    .string({ error: `${what}: expected a string` })
+    .min(1, `${what}: must not be empty`)
+    .max(256, `${what}: at most 256 characters`);
 
 // AuthZEN Authorization API 1.0 §5 (information model): subject and resource {type, id,
 // properties?}, action {name, properties?}, context: an object.
-const subject = z.object({ type: name('subject.type'), id: name('subject.id'), properties: properties.optional() }, { error: 'subject: expected {type, id, properties?}' });
-const resource = z.object({ type: name('resource.type'), id: name('resource.id'), properties: properties.optional() }, { error: 'resource: expected {type, id, properties?}' });
+const subject = z.object(
+  { type: name('subject.type'), id: name('subject.id'), properties: properties.optional() },
+  { error: 'subject: expected {type, id, properties?}' },
+);
+const resource = z.object(
+  { type: name('resource.type'), id: name('resource.id'), properties: properties.optional() },
+  { error: 'resource: expected {type, id, properties?}' },
+);
 const action = z.object({ name: name('action.name'), properties: properties.optional() }, { error: 'action: expected {name, properties?}' });
 const context = z.record(z.string(), z.unknown(), { error: 'context: expected an object' });
 
 export const evaluationSchema = z.object({ subject, action, resource, context: context.optional() });
 
-const partialEvaluation = z.object({ subject: subject.optional(), action: action.optional(), resource: resource.optional(), context: context.optional() }, { error: 'evaluations: expected objects' });
+const partialEvaluation = z.object(
+  { subject: subject.optional(), action: action.optional(), resource: resource.optional(), context: context.optional() },
+  { error: 'evaluations: expected objects' },
+);
 
 export const evaluationsSchema = partialEvaluation.extend({
-  evaluations: z.array(partialEvaluation, { error: 'evaluations: expected an array' }).max(MAX_EVALUATIONS, `evaluations: at most ${MAX_EVALUATIONS} in one request`).optional(),
+  evaluations: z
+    .array(partialEvaluation, { error: 'evaluations: expected an array' })
+    .max(MAX_EVALUATIONS, `evaluations: at most ${MAX_EVALUATIONS} in one request`)
+    .optional(),
   options: z
-    .object({ evaluations_semantic: z.enum(evaluationsSemantics, { error: `options.evaluations_semantic: expected one of ${evaluationsSemantics.join(', ')}` }).optional() })
+    .object({
+      evaluations_semantic: z
+        .enum(evaluationsSemantics, { error: `options.evaluations_semantic: expected one of ${evaluationsSemantics.join(', ')}` })
+        .optional(),
+    })
     .catchall(z.unknown())
     .optional(),
 });

@@ -54,7 +54,11 @@ export function createPdpRouter({ issuer, verifier, decisions, failures, audit, 
     const allowed = failures?.check(ctx.state.clientIp);
     if (allowed && !allowed.allowed) {
       ctx.set('Retry-After', String(allowed.retryAfterSeconds));
-      return problem(ctx, 429, `too many requests with bad tokens from this address; retry after ${allowed.retryAfterSeconds} second${allowed.retryAfterSeconds === 1 ? '' : 's'}`);
+      return problem(
+        ctx,
+        429,
+        `too many requests with bad tokens from this address; retry after ${allowed.retryAfterSeconds} second${allowed.retryAfterSeconds === 1 ? '' : 's'}`,
+      );
     }
     await next();
     if (ctx.status === 401) failures?.spend(ctx.state.clientIp);
@@ -67,9 +71,16 @@ export function createPdpRouter({ issuer, verifier, decisions, failures, audit, 
     if (!verified.ok) return problem(ctx, 401, `the access token is ${verified.reason}`, `${realm}, error="invalid_token"`);
     const token = verified.token;
     // RFC 9449 §7.1: a sender-constrained token is no bearer token.
-    if (token.jkt || token.x5t) return problem(ctx, 401, 'a sender-constrained token must be presented with its proof, which this endpoint does not accept', `${realm}, error="invalid_token"`);
+    if (token.jkt || token.x5t)
+      return problem(
+        ctx,
+        401,
+        'a sender-constrained token must be presented with its proof, which this endpoint does not accept',
+        `${realm}, error="invalid_token"`,
+      );
     if (!token.audience.includes(audience)) return problem(ctx, 401, `the access token is not for ${audience}`, `${realm}, error="invalid_token"`);
-    if (!token.scopes.includes(EVALUATE_SCOPE)) return problem(ctx, 403, `the access token lacks the ${EVALUATE_SCOPE} scope`, `${realm}, error="insufficient_scope", scope="${EVALUATE_SCOPE}"`);
+    if (!token.scopes.includes(EVALUATE_SCOPE))
+      return problem(ctx, 403, `the access token lacks the ${EVALUATE_SCOPE} scope`, `${realm}, error="insufficient_scope", scope="${EVALUATE_SCOPE}"`);
     ctx.state.caller = token;
     await next();
   }
@@ -91,13 +102,23 @@ export function createPdpRouter({ issuer, verifier, decisions, failures, audit, 
     await next();
   }
 
-  function recordDenial(ctx: PdpContext, request: { subject: { type: string; id: string }; action: { name: string }; resource: { type: string; id: string } }, evaluation: Evaluation) {
+  function recordDenial(
+    ctx: PdpContext,
+    request: { subject: { type: string; id: string }; action: { name: string }; resource: { type: string; id: string } },
+    evaluation: Evaluation,
+  ) {
     if (evaluation.decision || !audit || auditDenials <= 0 || random() >= auditDenials) return;
     void audit.record({
       type: 'authz.denied',
       actor: `client:${ctx.state.caller!.clientId}`,
       clientId: ctx.state.caller!.clientId,
-      details: { subject: request.subject, action: request.action.name, resource: request.resource, reasons: evaluation.reasons, ...(evaluation.errors && { errors: evaluation.errors }) },
+      details: {
+        subject: request.subject,
+        action: request.action.name,
+        resource: request.resource,
+        reasons: evaluation.reasons,
+        ...(evaluation.errors && { errors: evaluation.errors }),
+      },
     });
   }
 
@@ -127,7 +148,7 @@ export function createPdpRouter({ issuer, verifier, decisions, failures, audit, 
     const batch = boxcar(parsed.data);
     if ('problem' in batch) return problem(ctx, 400, batch.problem);
     const results = await decisions.evaluateMany(batch.evaluations, batch.semantic);
-    results.forEach((evaluation, i) => recordDenial(ctx, batch.evaluations[i], evaluation));
+    for (const [i, evaluation] of results.entries()) recordDenial(ctx, batch.evaluations[i], evaluation);
     ctx.body = { evaluations: results.map(answer) };
   }
 

@@ -56,7 +56,15 @@ export type Challenge = 'Bearer' | 'DPoP';
 
 export type Decision =
   | { kind: 'allow'; headers: Record<string, string> }
-  | { kind: 'deny'; status: 401 | 403; error: 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'access_denied'; description: string; challenge?: Challenge; realm?: string; scope?: string }
+  | {
+      kind: 'deny';
+      status: 401 | 403;
+      error: 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'access_denied';
+      description: string;
+      challenge?: Challenge;
+      realm?: string;
+      scope?: string;
+    }
   /** No credential at all on a --login route: the browser is to sign in. */
   | { kind: 'sign_in'; realm: string };
 
@@ -114,9 +122,20 @@ const stringList = (value: unknown) => (Array.isArray(value) ? value.filter((v):
 export function createDecisionEngine(deps: DecisionEngineDeps) {
   const { routes, verifier, proofs, identities, sessions, edgeClientId, directory, decide } = deps;
 
-  const deny = (status: 401 | 403, error: Extract<Decision, { kind: 'deny' }>['error'], description: string, extra: Partial<Extract<Decision, { kind: 'deny' }>> = {}): Decision => ({ kind: 'deny', status, error, description, ...extra });
+  const deny = (
+    status: 401 | 403,
+    error: Extract<Decision, { kind: 'deny' }>['error'],
+    description: string,
+    extra: Partial<Extract<Decision, { kind: 'deny' }>> = {},
+  ): Decision => ({ kind: 'deny', status, error, description, ...extra });
 
-  async function fromToken(original: OriginalRequest, match: RouteMatch, scheme: Challenge, value: string, proof: string | undefined): Promise<Caller | Decision> {
+  async function fromToken(
+    original: OriginalRequest,
+    match: RouteMatch,
+    scheme: Challenge,
+    value: string,
+    proof: string | undefined,
+  ): Promise<Caller | Decision> {
     const realm = match.route.api!;
     const invalid = (description: string, challenge: Challenge = scheme) => deny(401, 'invalid_token', description, { challenge, realm });
     const verified = await verifier.verify(value);
@@ -126,7 +145,12 @@ export function createDecisionEngine(deps: DecisionEngineDeps) {
     if (token.jkt) {
       // RFC 9449 §7.1: a bound token is never a bearer token.
       if (scheme !== 'DPoP') return invalid('the access token is DPoP-bound: present it with the DPoP scheme and a proof', 'DPoP');
-      const checked = await proofs(proof, { method: original.method, url: `${original.scheme}://${original.host}${original.path}`, accessToken: value, jkt: token.jkt });
+      const checked = await proofs(proof, {
+        method: original.method,
+        url: `${original.scheme}://${original.host}${original.path}`,
+        accessToken: value,
+        jkt: token.jkt,
+      });
       if (!checked.ok) return deny(401, 'invalid_dpop_proof', checked.description, { challenge: 'DPoP', realm });
     } else if (scheme === 'DPoP') {
       return invalid('the access token is not DPoP-bound: present it with the Bearer scheme');
@@ -164,7 +188,8 @@ export function createDecisionEngine(deps: DecisionEngineDeps) {
     const api = route.api!;
     const realm = api;
     const missing = route.scopes.filter((scope) => !caller.scopes.includes(scope));
-    if (missing.length) return deny(403, 'insufficient_scope', `this route needs the scope ${missing.join(' ')}`, { challenge: 'Bearer', realm, scope: route.scopes.join(' ') });
+    if (missing.length)
+      return deny(403, 'insufficient_scope', `this route needs the scope ${missing.join(' ')}`, { challenge: 'Bearer', realm, scope: route.scopes.join(' ') });
 
     const known = directory ? await directory.read(caller.subject) : undefined;
     const roles = known ? known.roles.filter((role) => role.api === api).map((role) => role.name) : stringList(caller.claims.roles);

@@ -37,7 +37,15 @@ const normalizedUrl = (value: unknown): string | undefined => {
  * A proof's `jti` is refused a second time within its window (§11.1). The seen `jti`s are held
  * in this process: a proof replayed to another instance within the window is not caught there.
  */
-export function createProofChecker({ now = systemClock, windowSeconds = 60, maxRemembered = 100_000 }: { now?: Clock; windowSeconds?: number; maxRemembered?: number } = {}) {
+export function createProofChecker({
+  now = systemClock,
+  windowSeconds = 60,
+  maxRemembered = 100_000,
+}: {
+  now?: Clock;
+  windowSeconds?: number;
+  maxRemembered?: number;
+} = {}) {
   const seen = new Map<string, number>();
 
   function remember(key: string, until: number): boolean {

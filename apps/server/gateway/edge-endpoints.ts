@@ -20,7 +20,11 @@ const single = (value: string | string[] | undefined) => (typeof value === 'stri
 const nobody = () => false;
 const extAuthzPrefix = `${paths.edgeExtAuthz}/`;
 // Metric and log route labels: fixed, whatever original path an Envoy call carries.
-const routeLabels: Record<Adapter, string> = { 'auth-request': paths.edgeAuthRequest, 'forward-auth': paths.edgeForwardAuth, 'ext-authz': `${paths.edgeExtAuthz}/*` };
+const routeLabels: Record<Adapter, string> = {
+  'auth-request': paths.edgeAuthRequest,
+  'forward-auth': paths.edgeForwardAuth,
+  'ext-authz': `${paths.edgeExtAuthz}/*`,
+};
 const DPOP_ALGORITHMS = 'ES256 Ed25519 EdDSA';
 
 type Outcome = { decision: Decision | { kind: 'unavailable' }; original?: OriginalRequest };
@@ -94,7 +98,16 @@ export function createEdgeEndpoints({ engine, callers, signInUrl, log, https = f
       res.end();
     } else {
       const deny: Extract<Decision, { kind: 'deny' }> =
-        decision.kind === 'sign_in' ? { kind: 'deny', status: 401, error: 'invalid_token', description: 'an access token or a sign-in is required', challenge: 'Bearer', realm: decision.realm } : decision;
+        decision.kind === 'sign_in'
+          ? {
+              kind: 'deny',
+              status: 401,
+              error: 'invalid_token',
+              description: 'an access token or a sign-in is required',
+              challenge: 'Bearer',
+              realm: decision.realm,
+            }
+          : decision;
       status = deny.status;
       const body = JSON.stringify({ error: deny.error, error_description: deny.description });
       const challenge = challengeOf(deny);
@@ -107,10 +120,22 @@ export function createEdgeEndpoints({ engine, callers, signInUrl, log, https = f
         ...(decision.kind === 'sign_in' && { 'X-Gatehouse-Sign-In': signInUrl(`${original!.scheme}://${original!.host}${original!.uri}`) }),
       });
       res.end(body);
-      if (log.isLevelEnabled('debug')) requestScope.run({ requestId, ip }, () => log.debug({ adapter, status, error: deny.error, reason: deny.description, host: original?.hostname, method: original?.method }, 'edge denied'));
+      if (log.isLevelEnabled('debug'))
+        requestScope.run({ requestId, ip }, () =>
+          log.debug({ adapter, status, error: deny.error, reason: deny.description, host: original?.hostname, method: original?.method }, 'edge denied'),
+        );
     }
     const route = routeLabels[adapter];
-    requestScope.run({ requestId, path: route, ip }, () => recordRequest(log, metrics, { method: req.method ?? 'GET', route, path: original?.path ?? route, status, seconds: (performance.now() - started) / 1000, ip }));
+    requestScope.run({ requestId, path: route, ip }, () =>
+      recordRequest(log, metrics, {
+        method: req.method ?? 'GET',
+        route,
+        path: original?.path ?? route,
+        status,
+        seconds: (performance.now() - started) / 1000,
+        ip,
+      }),
+    );
   }
 
   /** Answers the decision endpoints and hands everything else (the sign-in pages among it) to `next`. */

@@ -50,7 +50,8 @@ const MAX_RETURN_URL = 2048;
 const statePattern = /^[A-Za-z0-9_-]{20,64}$/;
 const stateCookie = (state: string) => `gatehouse_edge_signin.${state}`;
 
-const isSignInState = (s: Record<string, unknown>) => typeof s.verifier === 'string' && typeof s.nonce === 'string' && typeof s.rd === 'string' && typeof s.exp === 'number';
+const isSignInState = (s: Record<string, unknown>) =>
+  typeof s.verifier === 'string' && typeof s.nonce === 'string' && typeof s.rd === 'string' && typeof s.exp === 'number';
 
 /**
  * The browser's sign-in at the edge, for --login routes: a code flow (PKCE, state, nonce, RFC
@@ -80,7 +81,15 @@ export function createEdgeLoginRouter(deps: EdgeLoginDeps) {
   });
 
   const cookie = (name: string, value: string, attributes: { path: string; maxAge: number; domain?: string }) =>
-    [`${name}=${value}`, `Path=${attributes.path}`, `Max-Age=${attributes.maxAge}`, ...(attributes.domain ? [`Domain=${attributes.domain}`] : []), 'HttpOnly', 'SameSite=Lax', ...(secure ? ['Secure'] : [])].join('; ');
+    [
+      `${name}=${value}`,
+      `Path=${attributes.path}`,
+      `Max-Age=${attributes.maxAge}`,
+      ...(attributes.domain ? [`Domain=${attributes.domain}`] : []),
+      'HttpOnly',
+      'SameSite=Lax',
+      ...(secure ? ['Secure'] : []),
+    ].join('; ');
 
   /** A URL the browser may be sent back to: http(s), no user info, on a host with a route. */
   function returnUrl(value: unknown): string | undefined {
@@ -126,7 +135,8 @@ export function createEdgeLoginRouter(deps: EdgeLoginDeps) {
     const state = params.get('state') ?? '';
     const saved = statePattern.test(state) ? states.open(ctx.cookies.get(stateCookie(state))) : undefined;
     ctx.append('Set-Cookie', cookie(stateCookie(statePattern.test(state) ? state : 'x'), '', { path: paths.edgeCallback, maxAge: 0 }));
-    if (!saved || saved.exp * 1000 <= now()) return failed(ctx, 400, 'This sign-in expired or was not started in this browser. Go back to the application and try again.');
+    if (!saved || saved.exp * 1000 <= now())
+      return failed(ctx, 400, 'This sign-in expired or was not started in this browser. Go back to the application and try again.');
     const rd = returnUrl(saved.rd);
     if (!rd) return failed(ctx, 400, 'The place this sign-in was to return to is no longer protected here.');
     const as = authorizationServer();
@@ -134,7 +144,9 @@ export function createEdgeLoginRouter(deps: EdgeLoginDeps) {
     let accessToken: string;
     try {
       const validated = oauth.validateAuthResponse(as, client, params, state);
-      const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), validated, redirectUri, saved.verifier, { [oauth.allowInsecureRequests]: true });
+      const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), validated, redirectUri, saved.verifier, {
+        [oauth.allowInsecureRequests]: true,
+      });
       const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: saved.nonce, requireIdToken: true });
       idToken = oauth.getValidatedIdTokenClaims(tokens)!;
       accessToken = tokens.access_token;
@@ -144,7 +156,8 @@ export function createEdgeLoginRouter(deps: EdgeLoginDeps) {
       return failed(ctx, 400, 'The sign-in could not be completed. Go back to the application and try again.');
     }
     const binding = await bindingOf(accessToken);
-    if (!binding?.sessionUid || !binding.grantId || binding.accountId !== idToken.sub) return failed(ctx, 400, 'The sign-in could not be completed. Go back to the application and try again.');
+    if (!binding?.sessionUid || !binding.grantId || binding.accountId !== idToken.sub)
+      return failed(ctx, 400, 'The sign-in could not be completed. Go back to the application and try again.');
     const iat = Math.floor(now() / 1000);
     const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
     const sealed = sessions.seal({

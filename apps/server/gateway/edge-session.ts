@@ -34,7 +34,14 @@ const isSession = (s: Record<string, unknown>) =>
  * database at most once per `checkSeconds` per session on each instance; the answers in between
  * come from memory.
  */
-export function createEdgeSessions({ cookieKeys, probe, isRevoked, checkSeconds, now = systemClock, maxEntries = 10_000 }: {
+export function createEdgeSessions({
+  cookieKeys,
+  probe,
+  isRevoked,
+  checkSeconds,
+  now = systemClock,
+  maxEntries = 10_000,
+}: {
   cookieKeys: string[];
   probe: SessionProbe;
   /** The revocation list: a disabled user's edge sessions end with their tokens. */
@@ -87,7 +94,7 @@ export type EdgeSessions = ReturnType<typeof createEdgeSessions>;
  * a host-only cookie and a domain cookie (EDGE_COOKIE_DOMAIN changed): each is tried in turn.
  */
 export function cookieValues(header: string | undefined, name: string): string[] {
-  if (!header || !header.includes(name)) return [];
+  if (!header?.includes(name)) return [];
   const values: string[] = [];
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');

@@ -45,14 +45,31 @@ export interface EdgeOptions {
  * the three adapters (answered before Koa), and the browser sign-in router (on Koa's path, with
  * every other page). The edge's client is registered here, at start, so it follows ISSUER.
  */
-export async function createEdge({ config, secrets, db, log, metrics, verifier, revocations, provider, signingKeys, views, directory, decide, clock }: EdgeOptions) {
+export async function createEdge({
+  config,
+  secrets,
+  db,
+  log,
+  metrics,
+  verifier,
+  revocations,
+  provider,
+  signingKeys,
+  views,
+  directory,
+  decide,
+  clock,
+}: EdgeOptions) {
   const registered = await ensureEdgeClient(db, `${config.issuer}${paths.edgeCallback}`);
   if (registered !== 'unchanged') log.info({ client_id: EDGE_CLIENT_ID }, `edge sign-in client ${registered}`);
   const live = await createLiveRoutes({
     queries: createRouteQueries(db),
     refreshSeconds: config.edge.routeRefreshInterval,
     onError: (err) => log.warn({ err }, 'edge route refresh failed; deciding with the routes read before'),
-    onLoad: ({ routes, skipped }) => (skipped ? log.warn({ routes, skipped }, 'edge routes loaded; some stored routes cannot be read and are left out') : log.debug({ routes }, 'edge routes loaded')),
+    onLoad: ({ routes, skipped }) =>
+      skipped
+        ? log.warn({ routes, skipped }, 'edge routes loaded; some stored routes cannot be read and are left out')
+        : log.debug({ routes }, 'edge routes loaded'),
   });
   const routes = () => live.table;
   const sessions = createEdgeSessions({
@@ -75,7 +92,16 @@ export async function createEdge({ config, secrets, db, log, metrics, verifier, 
       return jwk?.kid ? { jwk, kid: jwk.kid, alg } : undefined;
     },
   });
-  const engine = createDecisionEngine({ routes, verifier, proofs: createProofChecker({ now: clock }), identities, sessions, edgeClientId: EDGE_CLIENT_ID, directory, decide });
+  const engine = createDecisionEngine({
+    routes,
+    verifier,
+    proofs: createProofChecker({ now: clock }),
+    identities,
+    sessions,
+    edgeClientId: EDGE_CLIENT_ID,
+    directory,
+    decide,
+  });
   const signInUrl = (returnTo: string) => `${config.issuer}${paths.edgeSignIn}?${new URLSearchParams({ rd: returnTo })}`;
   const endpoints = createEdgeEndpoints({ engine, callers: config.edge.callers, signInUrl, log, https: config.issuer.startsWith('https:'), metrics });
 

@@ -44,7 +44,12 @@ interface Signed {
  * the signing key is still the current one. So a token presented again and again costs one
  * signature per half minute, and the cache holds no more than `maxEntries`.
  */
-export function createIdentityTokens({ issuer, signingKey, now = systemClock, maxEntries = 10_000 }: {
+export function createIdentityTokens({
+  issuer,
+  signingKey,
+  now = systemClock,
+  maxEntries = 10_000,
+}: {
   issuer: string;
   signingKey: () => SigningKey | undefined;
   now?: Clock;
@@ -87,7 +92,12 @@ export function createIdentityTokens({ issuer, signingKey, now = systemClock, ma
       const at = now();
       const cached = cache.get(cacheKey);
       // One that already lasts as long as the credential is reused to the end (less a second of leeway).
-      if (cached && cached.kid === key.kid && (cached.exp - at >= IDENTITY_REUSE_MARGIN_SECONDS * 1000 || (cached.exp >= notAfter * 1000 && cached.exp - at >= 1000))) return cached.jwt;
+      if (
+        cached &&
+        cached.kid === key.kid &&
+        (cached.exp - at >= IDENTITY_REUSE_MARGIN_SECONDS * 1000 || (cached.exp >= notAfter * 1000 && cached.exp - at >= 1000))
+      )
+        return cached.jwt;
       const iat = Math.floor(at / 1000);
       const exp = Math.min(iat + IDENTITY_TTL_SECONDS, notAfter);
       const jwt = sign(key, audience, claims, iat, exp);

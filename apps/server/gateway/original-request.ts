@@ -82,5 +82,8 @@ export function readOriginalRequest(adapter: Adapter, method: string | undefined
   }
   const path = parseRequestPath(uri);
   if (!path.ok) return refuse(path.reason);
-  return { ok: true, request: { method: reported.value, scheme, host: host.value.toLowerCase(), hostname, uri: uri!, path: path.path, segments: path.segments } };
+  return {
+    ok: true,
+    request: { method: reported.value, scheme, host: host.value.toLowerCase(), hostname, uri: uri!, path: path.path, segments: path.segments },
+  };
 }

@@ -31,6 +31,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
 // C0 controls other than tab, line feed and carriage return (which a JSON `claims` parameter may
 // hold), and DEL. PostgreSQL cannot store NUL in text or jsonb, and no OAuth parameter holds any
 // of them legitimately (RFC 6749 Appendix A: state, scope, client_id are printable ASCII).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
 const controlCharacter = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 /** The name of the first parameter whose name or value holds a control character. */

@@ -10,10 +10,18 @@ const baseDirectives: Record<string, string[]> = {
 };
 
 const serialize = (directives: Record<string, string[]>) =>
-  Object.entries(directives).map(([name, values]) => [name, ...values].join(' ')).join('; ');
+  Object.entries(directives)
+    .map(([name, values]) => [name, ...values].join(' '))
+    .join('; ');
 
 const parse = (header: string): Record<string, string[]> =>
-  Object.fromEntries(header.split(';').map((d) => d.trim().split(/\s+/)).filter(([name]) => name).map(([name, ...values]) => [name, values]));
+  Object.fromEntries(
+    header
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .filter(([name]) => name)
+      .map(([name, ...values]) => [name, values]),
+  );
 
 /** What every HTML page we serve carries: a strict CSP (plus `extra` directives), no framing, no referrer, no caching. */
 function pageHeaders(extra: Record<string, string[]> = {}): Record<string, string> {

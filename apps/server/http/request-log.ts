@@ -59,7 +59,8 @@ export interface RequestRecord {
 export function recordRequest(log: Logger, observer: RequestObserver | undefined, { method, route, path, status, seconds, clientId, ip }: RequestRecord) {
   observer?.observeRequest({ method: methodLabel(method), route, status }, seconds);
   // Built only when written: with LOG_LEVEL above info, the line costs nothing.
-  if (log.isLevelEnabled('info')) log.info({ method, route, path: loggedPath(path), status, durationMs: Math.round(seconds * 10_000) / 10, client_id: clientId, ip }, 'request');
+  if (log.isLevelEnabled('info'))
+    log.info({ method, route, path: loggedPath(path), status, durationMs: Math.round(seconds * 10_000) / 10, client_id: clientId, ip }, 'request');
 }
 
 /**

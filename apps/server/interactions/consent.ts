@@ -15,9 +15,17 @@ export const scopeDescriptions: Record<string, string> = {
 };
 
 const claimLabels: Record<string, string> = {
-  name: 'name', given_name: 'first name', family_name: 'last name', email: 'email address',
-  email_verified: 'whether your email is verified', phone_number: 'phone number', address: 'postal address',
-  birthdate: 'birth date', locale: 'language', picture: 'picture', preferred_username: 'username',
+  name: 'name',
+  given_name: 'first name',
+  family_name: 'last name',
+  email: 'email address',
+  email_verified: 'whether your email is verified',
+  phone_number: 'phone number',
+  address: 'postal address',
+  birthdate: 'birth date',
+  locale: 'language',
+  picture: 'picture',
+  preferred_username: 'username',
 };
 
 const consentBodySchema = z.object({ decision: z.enum(['allow', 'deny']) });

@@ -8,7 +8,12 @@ import { paths } from '../paths.ts';
 import { checkCsrf, finishInteraction, loadInteraction, parseForm, requirePrompt, type InteractionContext, type InteractionDeps } from './steps.ts';
 
 export const loginBodySchema = z.object({
-  email: z.string().trim().min(1).max(320).refine((email) => !hasControlCharacter(email)),
+  email: z
+    .string()
+    .trim()
+    .min(1)
+    .max(320)
+    .refine((email) => !hasControlCharacter(email)),
   password: z.string().min(1).max(1024),
 });
 
@@ -21,13 +26,18 @@ export function createLoginHandlers(deps: InteractionDeps & { users: UserService
 
   function renderLogin(ctx: InteractionContext, options: { email?: string; error?: string; status?: number } = {}) {
     const { interaction, client } = ctx.state;
-    views.render(ctx, 'login', {
-      action: paths.interactionLoginUrl(interaction.uid),
-      csrf: csrf.token(interaction.uid),
-      clientName: client.clientName ?? client.clientId,
-      email: options.email ?? (interaction.params.login_hint as string | undefined) ?? '',
-      error: options.error,
-    }, options.status);
+    views.render(
+      ctx,
+      'login',
+      {
+        action: paths.interactionLoginUrl(interaction.uid),
+        csrf: csrf.token(interaction.uid),
+        clientName: client.clientName ?? client.clientId,
+        email: options.email ?? (interaction.params.login_hint as string | undefined) ?? '',
+        error: options.error,
+      },
+      options.status,
+    );
   }
 
   async function showLoginForm(ctx: InteractionContext) {
@@ -73,6 +83,15 @@ export function createLoginHandlers(deps: InteractionDeps & { users: UserService
 
   return {
     showLogin: [showLoginForm],
-    postLogin: [checkFailureBudget, parseForm, loadInteraction(deps), requirePrompt('login'), checkCsrf(deps), validateLoginBody, verifyCredentials, finishLogin],
+    postLogin: [
+      checkFailureBudget,
+      parseForm,
+      loadInteraction(deps),
+      requirePrompt('login'),
+      checkCsrf(deps),
+      validateLoginBody,
+      verifyCredentials,
+      finishLogin,
+    ],
   };
 }

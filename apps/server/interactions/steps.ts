@@ -27,7 +27,9 @@ export interface InteractionDeps {
 const MAX_FORM_BYTES = 16 * 1024;
 
 export const expired = () =>
-  new AppError('interaction.expired', 'This sign-in page has expired or was opened in another browser. Go back to the application and start again.', { status: 400 });
+  new AppError('interaction.expired', 'This sign-in page has expired or was opened in another browser. Go back to the application and start again.', {
+    status: 400,
+  });
 
 /** Reads an urlencoded form body (at most 16 KiB); a repeated field is refused. */
 export async function parseForm(ctx: InteractionContext, next: Next) {
@@ -79,7 +81,9 @@ export function requirePrompt(name: 'login' | 'consent') {
 export function checkCsrf({ csrf }: Pick<InteractionDeps, 'csrf'>) {
   return async function checkCsrf(ctx: InteractionContext, next: Next) {
     if (!csrf.verify(ctx.state.interaction.uid, ctx.state.form.csrf)) {
-      throw new AppError('interaction.csrf', 'This form was not sent from the sign-in page it belongs to. Go back to the application and start again.', { status: 403 });
+      throw new AppError('interaction.csrf', 'This form was not sent from the sign-in page it belongs to. Go back to the application and start again.', {
+        status: 403,
+      });
     }
     await next();
   };

@@ -65,14 +65,26 @@ export function recordProviderEvents(provider: Provider, { audit, metrics }: { a
 
   for (const kind of revocableKinds) {
     on(`${kind}.destroyed`, (token: TokenModel) => {
-      void audit.record({ type: 'token.revoked', userId: token.accountId, clientId: token.clientId, actor: token.clientId && `client:${token.clientId}`, details: { kind, grantId: token.grantId } });
+      void audit.record({
+        type: 'token.revoked',
+        userId: token.accountId,
+        clientId: token.clientId,
+        actor: token.clientId && `client:${token.clientId}`,
+        details: { kind, grantId: token.grantId },
+      });
     });
   }
 
   on('grant.saved', (grant: TokenModel) => {
     // A grant saved while serving an interaction is a consent given on our consent page.
     if (!requestScope.getStore()?.path?.startsWith(paths.interactionUrl(''))) return;
-    void audit.record({ type: 'consent.granted', actor: `user:${grant.accountId}`, userId: grant.accountId, clientId: grant.clientId, details: { scope: grant.scope, grantId: grant.grantId } });
+    void audit.record({
+      type: 'consent.granted',
+      actor: `user:${grant.accountId}`,
+      userId: grant.accountId,
+      clientId: grant.clientId,
+      details: { scope: grant.scope, grantId: grant.grantId },
+    });
   });
 
   on('grant.revoked', (ctx: ProviderContext, grantId: string) => {

@@ -92,7 +92,16 @@ function batches(sql: Sql): Batches {
   const upsert = new DataLoader<Write, void>(async (writes) => {
     const rows = [...new Map(writes.map((w) => [`${w.model}\u0000${w.id}`, w])).values()];
     const column = <T>(pick: (w: Write) => T) => rows.map(pick);
-    await sql.execute(statements.upsert, [column((w) => w.model), column((w) => w.id), column((w) => w.payload), column((w) => w.grantId), column((w) => w.userCode), column((w) => w.uid), column((w) => w.accountId), column((w) => w.expiresAt)]);
+    await sql.execute(statements.upsert, [
+      column((w) => w.model),
+      column((w) => w.id),
+      column((w) => w.payload),
+      column((w) => w.grantId),
+      column((w) => w.userCode),
+      column((w) => w.uid),
+      column((w) => w.accountId),
+      column((w) => w.expiresAt),
+    ]);
     return writes.map(() => undefined);
   }, mergedPerTurn);
   const destroy = new DataLoader<{ model: string; id: string }, void>(async (keys) => {
@@ -163,7 +172,6 @@ export function createPayloadAdapter(db: Database, model: string, now: () => num
     return payload;
   };
 
-
   return {
     async upsert(id, payload, expiresIn) {
       const key = digest(id);
@@ -192,7 +200,11 @@ export function createPayloadAdapter(db: Database, model: string, now: () => num
 
     async find(id) {
       const key = digest(id);
-      if (bearer) return live((await readBearer(sql, key)).filter((row) => row.model === model), id);
+      if (bearer)
+        return live(
+          (await readBearer(sql, key)).filter((row) => row.model === model),
+          id,
+        );
       return live(await batches(sql).read.load({ models: [model], id: key }), id);
     },
 

@@ -52,20 +52,57 @@ export interface ProviderDeps {
 
 export const claimsByScope = {
   openid: ['sub'],
-  profile: ['name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],
+  profile: [
+    'name',
+    'family_name',
+    'given_name',
+    'middle_name',
+    'nickname',
+    'preferred_username',
+    'profile',
+    'picture',
+    'website',
+    'gender',
+    'birthdate',
+    'zoneinfo',
+    'locale',
+    'updated_at',
+  ],
   email: ['email', 'email_verified'],
   address: ['address'],
   phone: ['phone_number', 'phone_number_verified'],
   groups: ['groups'],
 };
 
-export function createProvider({ config, db, keySet, cookieKeys, clients, clientLookup, users, resources, verifier, revocations, structured, subjects, pages, extend = (c) => c, clock = systemClock }: ProviderDeps): Provider {
+export function createProvider({
+  config,
+  db,
+  keySet,
+  cookieKeys,
+  clients,
+  clientLookup,
+  users,
+  resources,
+  verifier,
+  revocations,
+  structured,
+  subjects,
+  pages,
+  extend = (c) => c,
+  clock = systemClock,
+}: ProviderDeps): Provider {
   const clientAdapter = createClientAdapter(clientLookup);
   const findAccount: FindAccount = async (_ctx, sub) => {
     const user = await users.find(sub);
     if (!user || user.disabled) return undefined;
     // Groups are read only when a token or UserInfo asks for them (the groups scope).
-    return { accountId: user.id, claims: async (_use, scope) => ({ ...standardClaims(user), ...(scope.split(' ').includes('groups') && { groups: (await subjects.read({ type: 'user', id: user.id })).groups }) }) as { sub: string } };
+    return {
+      accountId: user.id,
+      claims: async (_use, scope) =>
+        ({ ...standardClaims(user), ...(scope.split(' ').includes('groups') && { groups: (await subjects.read({ type: 'user', id: user.id })).groups }) }) as {
+          sub: string;
+        },
+    };
   };
   const onGrantRevoked = (grantId: string) => revocations.revokeGrant(digest(grantId));
   const base: Configuration = {
@@ -132,10 +169,12 @@ export function createProvider({ config, db, keySet, cookieKeys, clients, client
     // here is metadata of a client an operator registered (backchannel_logout_uri, jwks_uri):
     // there is no dynamic registration and no client ID metadata document to aim it elsewhere.
     fetch: (url, { dispatcher: _, ...init }: RequestInit & { dispatcher?: unknown } = {}) => fetch(url, init),
-    renderError: pages?.renderError ?? ((ctx, out) => {
-      ctx.type = 'json';
-      ctx.body = out;
-    }),
+    renderError:
+      pages?.renderError ??
+      ((ctx, out) => {
+        ctx.type = 'json';
+        ctx.body = out;
+      }),
   };
 
   const matched = new WeakMap<ClientRecord, Set<string>>();

@@ -44,7 +44,10 @@ function accountOf(ctx: KoaContextWithOIDC): string | undefined {
   return account?.accountId ?? entities.AuthorizationCode?.accountId ?? entities.RefreshToken?.accountId ?? session?.accountId;
 }
 
-const requestedScopes = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+const requestedScopes = (ctx: KoaContextWithOIDC) =>
+  String(ctx.oidc.params?.scope ?? '')
+    .split(' ')
+    .filter(Boolean);
 const audiences = (aud: unknown): string[] => (Array.isArray(aud) ? aud : typeof aud === 'string' ? [aud] : []);
 
 /** Whether the client is the resource server of an audience of the token. */
@@ -60,7 +63,12 @@ export async function servesAudienceOf(lookup: ResourceLookup, clientId: string,
  * a revoked grant or subject (revocation list) is inactive to everyone. Revocation (RFC 7009
  * §2.1): only the client the token was issued to.
  */
-export function resourceServerFeatures(lookup: ResourceLookup, accessTokenAlg: 'ES256' | 'RS256', revocations: Pick<RevocationList, 'isRevoked'>, subjects: Pick<Authz['subjects'], 'scopesGrantedBy'>) {
+export function resourceServerFeatures(
+  lookup: ResourceLookup,
+  accessTokenAlg: 'ES256' | 'RS256',
+  revocations: Pick<RevocationList, 'isRevoked'>,
+  subjects: Pick<Authz['subjects'], 'scopesGrantedBy'>,
+) {
   return {
     resourceIndicators: {
       enabled: true as const,

@@ -56,7 +56,8 @@ export function createStructuredTokens({ verifier, revocations }: { verifier: To
       text = await readBody(ctx.req, PROVIDER_BODY_LIMIT);
     } catch (error) {
       // oidc-provider's own answer to a body past its limit.
-      if (error instanceof BodyTooLarge) return void Object.assign(ctx, { status: 400, body: { error: 'invalid_request', error_description: 'failed to parse the request body' } });
+      if (error instanceof BodyTooLarge)
+        return void Object.assign(ctx, { status: 400, body: { error: 'invalid_request', error_description: 'failed to parse the request body' } });
       throw error;
     }
     handBodyToProvider(ctx.req, text);
@@ -65,7 +66,8 @@ export function createStructuredTokens({ verifier, revocations }: { verifier: To
     if (!token || params.getAll('token').length !== 1 || !isJwt(token)) return next();
     const surrogate = `${PREFIX}${randomBytes(18).toString('base64url')}`;
     const verified = await verifier.verify(token);
-    if (verified.ok && verified.token.jti) held.set(surrogate, { payload: asStored(surrogate, verified.token), jti: verified.token.jti, exp: verified.token.exp });
+    if (verified.ok && verified.token.jti)
+      held.set(surrogate, { payload: asStored(surrogate, verified.token), jti: verified.token.jti, exp: verified.token.exp });
     params.set('token', surrogate);
     handBodyToProvider(ctx.req, params.toString());
     try {

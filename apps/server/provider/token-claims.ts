@@ -43,7 +43,11 @@ export function createTokenClaims(subjects: Pick<Authz['subjects'], 'read'>) {
     const gid = inherited?.gid ?? (model.grantId ? digest(model.grantId) : undefined);
     const claims: Record<string, unknown> = { ...(gid && { gid }), ...(inherited?.act && { act: inherited.act }) };
     const api = audienceOf(model);
-    const ref: SubjectRef | undefined = model.accountId ? { type: 'user', id: model.accountId } : model.clientId ? { type: 'client', id: model.clientId } : undefined;
+    const ref: SubjectRef | undefined = model.accountId
+      ? { type: 'user', id: model.accountId }
+      : model.clientId
+        ? { type: 'client', id: model.clientId }
+        : undefined;
     if (api && ref) {
       const subject = await subjects.read(ref);
       const roles = subject.roles.filter((role) => role.api === api).map((role) => role.name);

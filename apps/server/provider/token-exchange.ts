@@ -26,12 +26,20 @@ const badSubject = () => new errors.InvalidGrant('subject_token is invalid, expi
  */
 export function registerTokenExchange(
   provider: Provider,
-  { lookup, verifier, accessTokenAlg, findAccount, now = systemClock }: { lookup: ResourceLookup; verifier: TokenVerifier; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount; now?: Clock },
+  {
+    lookup,
+    verifier,
+    accessTokenAlg,
+    findAccount,
+    now = systemClock,
+  }: { lookup: ResourceLookup; verifier: TokenVerifier; accessTokenAlg: 'ES256' | 'RS256'; findAccount: FindAccount; now?: Clock },
 ) {
   function checkRequest({ params }: Oidc) {
-    if (!params.subject_token) throw new errors.InvalidRequest('missing required parameter \'subject_token\'');
-    if (params.subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token_type must be urn:ietf:params:oauth:token-type:access_token');
-    if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('only access tokens can be requested');
+    if (!params.subject_token) throw new errors.InvalidRequest("missing required parameter 'subject_token'");
+    if (params.subject_token_type !== ACCESS_TOKEN_TYPE)
+      throw new errors.InvalidRequest('subject_token_type must be urn:ietf:params:oauth:token-type:access_token');
+    if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE)
+      throw new errors.InvalidRequest('only access tokens can be requested');
     if (params.actor_token || params.actor_token_type) throw new errors.InvalidRequest('actor_token is not supported; the authenticated client is the actor');
   }
 

@@ -35,7 +35,14 @@ const bearerAuthenticated = new Set<string>([paths.accessEvaluation, paths.acces
  * - `login_failures`: failed password checks per address (interactions/login.ts).
  * Those names are the `rule` label of gatehouse_rate_limit_rejections_total.
  */
-export function createRateLimits({ db, config, views, onError, onReject = () => {}, clock }: {
+export function createRateLimits({
+  db,
+  config,
+  views,
+  onError,
+  onReject = () => {},
+  clock,
+}: {
   db: Database;
   config: Config['rateLimit'];
   views: Pick<Views, 'render'>;
