@@ -38,25 +38,25 @@ const form = (params: Record<string, string>) => new URLSearchParams(params).toS
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const url = (path: string, query: Record<string, string> = {}) => `${server.url}${path}${Object.keys(query).length ? `?${new URLSearchParams(query)}` : ''}`;
 
+/** A well-formed authorization request of the test's client, with `params` over it. */
+const authorizationUrl = (params: Record<string, string> = {}) =>
+  url('/auth', {
+    client_id: app.clientId,
+    response_type: 'code',
+    scope: 'openid',
+    redirect_uri: app.redirectUri,
+    code_challenge: 'x'.repeat(43),
+    code_challenge_method: 'S256',
+    ...params,
+  });
+
 /** Every request a client or a browser can aim at the endpoints, with `bad` in one place (built when sent). */
 const requests = (bad: string): Array<[string, () => Promise<Response>]> => {
   const post =
     (path: string, params: Record<string, string>, headers: Record<string, string> = {}) =>
     () =>
       fetch(url(path), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form(params) });
-  const authorize = (params: Record<string, string>) => () =>
-    fetch(
-      url('/auth', {
-        client_id: app.clientId,
-        response_type: 'code',
-        scope: 'openid',
-        redirect_uri: app.redirectUri,
-        code_challenge: 'x'.repeat(43),
-        code_challenge_method: 'S256',
-        ...params,
-      }),
-      { redirect: 'manual', headers: { accept: 'text/html' } },
-    );
+  const authorize = (params: Record<string, string>) => () => fetch(authorizationUrl(params), { redirect: 'manual', headers: { accept: 'text/html' } });
   return [
     ['GET /auth client_id', () => authorize({ client_id: bad })()],
     ['GET /auth redirect_uri', () => authorize({ redirect_uri: `${app.redirectUri}${bad}` })()],
@@ -144,17 +144,7 @@ describe.each(hostile)('%s in any parameter', (_name, bad) => {
 
   it.each(['email', 'password'])("in the login form's %s is refused with the form's own 4xx page", async (name) => {
     const jar = createCookieJar();
-    let response = await jar.fetch(
-      url('/auth', {
-        client_id: app.clientId,
-        response_type: 'code',
-        scope: 'openid',
-        redirect_uri: app.redirectUri,
-        code_challenge: 'x'.repeat(43),
-        code_challenge_method: 'S256',
-      }),
-      { headers: { accept: 'text/html' } },
-    );
+    let response = await jar.fetch(authorizationUrl(), { headers: { accept: 'text/html' } });
     while (response.headers.get('location'))
       response = await jar.fetch(new URL(response.headers.get('location')!, server.url), { headers: { accept: 'text/html' } });
     const html = await response.text();

@@ -1,9 +1,7 @@
 import { request } from 'node:http';
-import { randomUUID } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { loadConfig } from '../../apps/core/config/config.ts';
 import { ConfigError } from '../../apps/core/errors.ts';
-import { startM2m, type M2mFixture } from '../support/m2m.ts';
+import { signedClient, startM2m, type M2mFixture } from '../support/m2m.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { startTestServer } from '../support/server.ts';
 
@@ -73,18 +71,7 @@ describe('published URLs come from ISSUER, whatever the request says (discovery 
   });
 
   describe('private_key_jwt assertions', () => {
-    let key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
-    let clientId: string;
-    const assertion = (audience: string) =>
-      new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256' })
-        .setIssuer(clientId)
-        .setSubject(clientId)
-        .setAudience(audience)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime('60s')
-        .sign(key);
+    let client: Awaited<ReturnType<typeof signedClient>>;
     const tokenRequest = async (audience: string, headers: Record<string, string> = {}) =>
       raw(f.server.url, {
         method: 'POST',
@@ -93,23 +80,14 @@ describe('published URLs come from ISSUER, whatever the request says (discovery 
         body: new URLSearchParams({
           grant_type: 'client_credentials',
           client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: await assertion(audience),
+          client_assertion: await client.assertion({ audience }),
         }).toString(),
       });
 
     beforeEach(async () => {
       f = await startM2m();
       await f.services.apis.create({ identifier: ORDERS, scopes: 'orders:read' });
-      const pair = await generateKeyPair('ES256');
-      key = pair.privateKey;
-      const jwk = { ...(await exportJWK(pair.publicKey)), alg: 'ES256', use: 'sig' };
-      ({ clientId } = await f.services.clients.create({
-        name: 'signed',
-        grantTypes: ['client_credentials'],
-        authMethod: 'private_key_jwt',
-        jwks: { keys: [jwk] },
-      }));
-      await f.services.apis.grantClient({ clientId, identifier: ORDERS });
+      client = await signedClient(f, ORDERS);
     });
 
     it("accepts one whose audience is the issuer's token endpoint", async () => {

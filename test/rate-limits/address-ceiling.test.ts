@@ -1,39 +1,17 @@
+import { useFleet } from './fleet.ts';
 import { createTestClock } from '../support/clock.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { fetchFrom, type Fetch } from '../support/local-address.ts';
-import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
+import type { Fetch } from '../support/local-address.ts';
+import type { TestServer } from '../support/server.ts';
 import { sample, scrapeMetrics } from '../support/prometheus.ts';
 
 // The per-address request ceiling and /readyz's own limit; what an address is (IPv6 /64,
 // X-Forwarded-For hops with ports or without an address). Issue 16 item 2, issue 15 item 7.
 
-let database: TestDatabase;
-const secrets = testSecrets();
-const servers: TestServer[] = [];
-const senders: Array<{ close(): void }> = [];
 // The servers' clock: buckets refill by it.
 const clock = createTestClock();
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  for (const sender of senders) sender.close();
-  for (const server of servers) await server.close();
-  await database.drop();
-});
-
-async function start(env: Record<string, string>) {
-  const server = await startTestServer({ databaseUrl: database.url, secrets, env, clock });
-  servers.push(server);
-  return server;
-}
-
-const from = (address: string) => {
-  const send = fetchFrom(address);
-  senders.push(send);
-  return send;
-};
+const fleet = useFleet({ clock });
+const start = (env: Record<string, string>) => fleet.start(env);
+const from = fleet.from;
 
 describe('behind a trusted proxy, with a ceiling of 3 requests per address', () => {
   let server: TestServer;

@@ -1,38 +1,20 @@
+import { useFleet } from './fleet.ts';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import { createCli } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { fetchFrom, type Fetch } from '../support/local-address.ts';
-import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
+import type { Fetch } from '../support/local-address.ts';
+import type { TestServer } from '../support/server.ts';
 import { sample, scrapeMetrics } from '../support/prometheus.ts';
 
 // Issue 16 item 2: failed client authentications are counted per address and slowed with a
 // rate and a burst; a client's own budget is spent only once it has authenticated.
 
-let database: TestDatabase;
-const secrets = testSecrets();
-const servers: TestServer[] = [];
-const senders: Array<{ close(): void }> = [];
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  for (const sender of senders) sender.close();
-  for (const server of servers) await server.close();
-  await database.drop();
-});
+const fleet = useFleet();
+const { secrets, from } = fleet;
 
 async function start(env: Record<string, string> = {}) {
-  const server = await startTestServer({ databaseUrl: database.url, secrets, env });
-  servers.push(server);
+  const server = await fleet.start(env);
   return { server, services: createServices({ config: server.config, secrets, db: server.db }) };
 }
-
-const from = (address: string) => {
-  const send = fetchFrom(address);
-  senders.push(send);
-  return send;
-};
 
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
@@ -184,7 +166,7 @@ describe('per-client quota', () => {
     expect(refused.retryAfter).toBe('1');
     expect(sample(await scrapeMetrics(s.server.url), 'gatehouse_rate_limit_rejections_total', { rule: 'client' })).toBe(60 - allowed);
 
-    const cli = await createCli(database.url, secrets);
+    const cli = await createCli(fleet.database.url, secrets);
     try {
       const updated = await cli.run('client', 'update', client.clientId, '--rate-limit', '500/s', '--rate-limit-burst', '200');
       expect(updated).toMatchObject({ code: 0, stderr: '' });
@@ -234,7 +216,7 @@ describe('per-client quota', () => {
 
   it('refuses a quota the CLI cannot read, naming the option', async () => {
     const client = await serviceClient(s.services, 'typo');
-    const cli = await createCli(database.url, secrets);
+    const cli = await createCli(fleet.database.url, secrets);
     try {
       expect(await cli.run('client', 'update', client.clientId, '--rate-limit', '500 per second')).toMatchObject({
         code: 2,

@@ -1,43 +1,27 @@
+import { useFleet } from './fleet.ts';
 import { createTestClock } from '../support/clock.ts';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { fetchFrom } from '../support/local-address.ts';
-import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
+import { startTestServer } from '../support/server.ts';
 import { authorizationRequest, decode, field, formAction, PASSWORD, signIn, ssoFixtures } from '../support/sso.ts';
 import { sample, scrapeMetrics } from '../support/prometheus.ts';
 
 // Issue 16 item 1: sign-in throttling counts failed passwords per address, never successes, and
 // a guesser on one account meets the account's lockout before the address's budget.
 
-let database: TestDatabase;
-// One set of secrets: the servers here share the database, and with it the signing keys.
-const secrets = testSecrets();
-const servers: TestServer[] = [];
-const senders: Array<{ close(): void }> = [];
 // The servers' clock: budgets refill by it.
 const clock = createTestClock();
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  for (const sender of senders) sender.close();
-  for (const server of servers) await server.close();
-  await database.drop();
-});
+// One database and one set of secrets: the servers here share the signing keys.
+const fleet = useFleet({ clock });
 
 async function start(env: Record<string, string> = {}) {
-  const server = await startTestServer({ databaseUrl: database.url, secrets, env, clock });
-  servers.push(server);
+  const server = await fleet.start(env);
   const fixtures = ssoFixtures(server);
   return { server, fixtures, app: await fixtures.createClient() };
 }
 
 /** A browser behind `address`. */
 function browserAt(address: string): CookieJar {
-  const send = fetchFrom(address);
-  senders.push(send);
-  return createCookieJar(send);
+  return createCookieJar(fleet.from(address));
 }
 
 /** Opens one sign-in page and returns a way to submit its form again and again, as a guesser does. */
@@ -148,7 +132,7 @@ describe('login with a small, fast failure budget', () => {
   });
 
   it('refuses at start a failure budget smaller than the lockout threshold, naming the variable', async () => {
-    await expect(startTestServer({ databaseUrl: database.url, env: { RATE_LIMIT_LOGIN_FAILURES_BURST: '29' } })).rejects.toThrow(
+    await expect(startTestServer({ databaseUrl: fleet.database.url, env: { RATE_LIMIT_LOGIN_FAILURES_BURST: '29' } })).rejects.toThrow(
       /^RATE_LIMIT_LOGIN_FAILURES_BURST: expected at least LOCKOUT_THRESHOLD \(30\)/,
     );
   });

@@ -1,31 +1,13 @@
+import { useFleet } from './fleet.ts';
 import { createServices } from '../../apps/core/services.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { fetchFrom } from '../support/local-address.ts';
-import { startTestServer, testSecrets, type TestServer } from '../support/server.ts';
+import type { TestServer } from '../support/server.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 // Instances share the buckets that matter through PostgreSQL, without a database round trip in
 // any request; without PostgreSQL each one keeps limiting alone.
 
-let database: TestDatabase;
-const secrets = testSecrets();
-const servers: TestServer[] = [];
-const senders: Array<{ close(): void }> = [];
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  for (const sender of senders) sender.close();
-  for (const server of servers) await server.close();
-  await database.drop();
-});
-
-async function start(env: Record<string, string>, databaseUrl = database.url) {
-  const server = await startTestServer({ databaseUrl, secrets, env: { RATE_LIMIT_SYNC_MS: '20', ...env } });
-  servers.push(server);
-  return server;
-}
+const fleet = useFleet({ env: { RATE_LIMIT_SYNC_MS: '20' } });
+const { secrets, start } = fleet;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
@@ -35,8 +17,7 @@ describe('two instances on one database', () => {
     const env = { RATE_LIMIT_CLIENT_AUTH_FAILURES: '1/m', RATE_LIMIT_CLIENT_AUTH_FAILURES_BURST: '10' };
     const [a, b] = [await start(env), await start(env)];
     const { clientId } = await createServices({ config: a.config, secrets, db: a.db }).clients.create({ name: 'svc', grantTypes: ['client_credentials'] });
-    const send = fetchFrom('127.0.0.90');
-    senders.push(send);
+    const send = fleet.from('127.0.0.90');
     const wrongSecret = async (server: TestServer) =>
       (
         await send(`${server.url}/token`, {
@@ -57,13 +38,12 @@ describe('two instances on one database', () => {
 
 describe('PostgreSQL unreachable', () => {
   it('keeps limiting on each instance alone, and says so once per 10 seconds', async () => {
-    const direct = new URL(database.url);
+    const direct = new URL(fleet.database.url);
     const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port) });
-    const through = new URL(database.url);
+    const through = new URL(fleet.database.url);
     through.port = String(proxy.port);
     const server = await start({ RATE_LIMIT_READYZ: '1/m', RATE_LIMIT_READYZ_BURST: '5' }, through.href);
-    const send = fetchFrom('127.0.0.91');
-    senders.push(send);
+    const send = fleet.from('127.0.0.91');
     try {
       await proxy.cut();
       const statuses: number[] = [];
@@ -76,7 +56,7 @@ describe('PostgreSQL unreachable', () => {
       expect(warnings).toHaveLength(1);
     } finally {
       await proxy.restore();
-      await servers.splice(servers.indexOf(server), 1)[0].close();
+      await fleet.stop(server);
       await proxy.close();
     }
   });

@@ -1,4 +1,5 @@
-import { importJWK, SignJWT, type JWTPayload } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWTPayload } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { createServices, type Services } from '../../apps/core/services.ts';
 import type { CreateClientBody } from '../../apps/core/clients/client-service.ts';
@@ -44,6 +45,42 @@ export async function startM2m(env: Record<string, string> = {}): Promise<M2mFix
       await database.drop();
     },
   };
+}
+
+/**
+ * A client_credentials client that authenticates with private_key_jwt (RFC 7523) and may ask
+ * for `resource`. `assertion` signs a client assertion: for the issuer, with a fresh jti and the
+ * client's registered key, unless told otherwise.
+ */
+export async function signedClient(f: M2mFixture, resource: string) {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), alg: 'ES256', use: 'sig' };
+  const { clientId } = await f.services.clients.create({
+    name: 'signed',
+    grantTypes: ['client_credentials'],
+    authMethod: 'private_key_jwt',
+    jwks: { keys: [jwk] },
+  });
+  await f.services.apis.grantClient({ clientId, identifier: resource });
+  const assertion = ({
+    audience = f.server.issuer,
+    jti = randomUUID(),
+    key = privateKey,
+  }: {
+    audience?: string;
+    jti?: string;
+    key?: Parameters<SignJWT['sign']>[0];
+  } = {}) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(audience)
+      .setJti(jti)
+      .setIssuedAt()
+      .setExpirationTime('60s')
+      .sign(key);
+  return { clientId, assertion };
 }
 
 type TokenOutcome = { ok: true; token: oauth.TokenEndpointResponse } | { ok: false; status: number; error: string; wwwAuthenticate: string | null };

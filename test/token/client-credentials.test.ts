@@ -1,6 +1,5 @@
-import { generateKeyPair, exportJWK, SignJWT } from 'jose';
-import { randomUUID } from 'node:crypto';
-import { basic, clientCredentials, decodeJwt, postForm, startM2m, type M2mFixture } from '../support/m2m.ts';
+import { generateKeyPair } from 'jose';
+import { basic, clientCredentials, decodeJwt, postForm, signedClient, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 const ORDERS = 'https://orders.example.test';
 const BILLING = 'https://billing.example.test';
@@ -106,18 +105,7 @@ describe('POST /token client authentication', () => {
   });
 
   describe('private_key_jwt', () => {
-    let key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
-    let clientId: string;
-    const assertion = (jti: string) =>
-      new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256' })
-        .setIssuer(clientId)
-        .setSubject(clientId)
-        .setAudience(f.server.issuer)
-        .setJti(jti)
-        .setIssuedAt()
-        .setExpirationTime('60s')
-        .sign(key);
+    let client: Awaited<ReturnType<typeof signedClient>>;
     const request = async (jwt: string) =>
       postForm(
         f.as.token_endpoint!,
@@ -130,26 +118,17 @@ describe('POST /token client authentication', () => {
       );
 
     beforeAll(async () => {
-      const pair = await generateKeyPair('ES256');
-      key = pair.privateKey;
-      const jwk = { ...(await exportJWK(pair.publicKey)), alg: 'ES256', use: 'sig' };
-      ({ clientId } = await f.services.clients.create({
-        name: 'signed',
-        grantTypes: ['client_credentials'],
-        authMethod: 'private_key_jwt',
-        jwks: { keys: [jwk] },
-      }));
-      await f.services.apis.grantClient({ clientId, identifier: ORDERS });
+      client = await signedClient(f, ORDERS);
     });
 
     it('issues a token to a client that signs its assertion with a key from its registered JWKS', async () => {
-      const { status, json } = await request(await assertion(randomUUID()));
+      const { status, json } = await request(await client.assertion());
       expect(status).toBe(200);
-      expect(decodeJwt(String(json.access_token)).payload.client_id).toBe(clientId);
+      expect(decodeJwt(String(json.access_token)).payload.client_id).toBe(client.clientId);
     });
 
     it('refuses a replayed assertion (same jti) with 401 invalid_client', async () => {
-      const jwt = await assertion(randomUUID());
+      const jwt = await client.assertion();
       expect((await request(jwt)).status).toBe(200);
       const replay = await request(jwt);
       expect(replay.status).toBe(401);
@@ -158,15 +137,7 @@ describe('POST /token client authentication', () => {
 
     it('refuses an assertion signed by a key the client did not register with 401 invalid_client', async () => {
       const other = await generateKeyPair('ES256');
-      const jwt = await new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256' })
-        .setIssuer(clientId)
-        .setSubject(clientId)
-        .setAudience(f.server.issuer)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime('60s')
-        .sign(other.privateKey);
+      const jwt = await client.assertion({ key: other.privateKey });
       const { status, json } = await request(jwt);
       expect(status).toBe(401);
       expect(json.error).toBe('invalid_client');
