@@ -255,11 +255,6 @@ async function revokeGrant(sql: Sql, grantId: string): Promise<void> {
   await sql.execute(`DELETE FROM oidc_payloads WHERE grant_id = $1 OR (model = 'Grant' AND id = $2)`, [grantId, digest(grantId)]);
 }
 
-/** Ends everything a user holds: sessions, grants, codes and tokens. */
-export async function revokeAccount(db: Database, accountId: string): Promise<number> {
-  return db.$executeRaw`DELETE FROM oidc_payloads WHERE account_id = ${accountId}`;
-}
-
 /** Deletes expired rows; returns how many. Run on an interval by the server. */
 export async function sweepExpired(db: Database): Promise<number> {
   return db.$executeRaw`DELETE FROM oidc_payloads WHERE expires_at < now()`;
