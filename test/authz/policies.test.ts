@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { createAuthz } from '../../apps/core/authz/authz.ts';
 import { parsePolicies } from '../../apps/core/authz/cedar-engine.ts';
 import { createDecisionPoint } from '../../apps/core/authz/decision-point.ts';
@@ -83,6 +85,29 @@ describe('parsing a policy file', () => {
       line: 3,
       message: expect.any(String),
     });
+  });
+});
+
+describe('without a policy set', () => {
+  /** What a fresh process answers with `policies` in force, and whether it loaded Cedar's WebAssembly for it. */
+  function freshProcess(policies: string) {
+    const script = `
+      import { createRequire } from 'node:module';
+      import { fixedPolicySet } from './apps/core/authz/live-policies.ts';
+      import { authorize } from './apps/core/authz/cedar-engine.ts';
+      const set = fixedPolicySet(undefined, ${JSON.stringify(policies)});
+      const uid = (type, id) => ({ type, id });
+      const answer = authorize(set.setId, { principal: uid('User', 'u'), action: uid('Action', 'read'), resource: uid('order', '1'), context: {}, entities: [] });
+      const loaded = Object.keys(createRequire(import.meta.url).cache).some((file) => file.includes('cedar-wasm'));
+      process.stdout.write(JSON.stringify({ answer, loaded }));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: resolve(import.meta.dirname, '../..'), encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    return JSON.parse(child.stdout) as { answer: unknown; loaded: boolean };
+  }
+
+  it('denies every request without loading Cedar, which a process with policies loads', () => {
+    expect(freshProcess('')).toEqual({ answer: { decision: false, reasons: [], errors: [] }, loaded: false });
+    expect(freshProcess(READ_ALL)).toEqual({ answer: { decision: true, reasons: ['read-all'], errors: [] }, loaded: true });
   });
 });
 

@@ -3,8 +3,15 @@
 // and the answer comes back the same way, so what a decision costs grows with the entities it
 // carries, not with the policy set, which is parsed once per version (`preparse`).
 import { createHash } from 'node:crypto';
-import cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { createRequire } from 'node:module';
+import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import type { CedarValueJson, DetailedError, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
+
+// Cedar is loaded on first use: its WebAssembly instance adds about 15 MB to a process, which a
+// process with no policy set (sign-in and tokens only) never needs.
+const load = createRequire(import.meta.url);
+let engine: typeof CedarWasm | undefined;
+const cedar = () => (engine ??= load('@cedar-policy/cedar-wasm/nodejs') as typeof CedarWasm);
 
 export type { CedarValueJson, EntityJson, EntityUidJson };
 
@@ -50,7 +57,8 @@ function describe(error: DetailedError, text: string): { line?: number; message:
  * (policies with `?principal` or `?resource` slots) are refused: nothing here links them.
  */
 export function parsePolicies(text: string): PolicyParse {
-  const parts = cedar.policySetTextToParts(text);
+  if (!text.trim()) return { ok: true, policies: [] };
+  const parts = cedar().policySetTextToParts(text);
   if (parts.type === 'failure') return { ok: false, ...describe(parts.errors[0], text) };
   if (parts.policy_templates.length) {
     const line = text.slice(0, Math.max(0, text.indexOf(parts.policy_templates[0]))).split('\n').length;
@@ -68,7 +76,7 @@ export function parsePolicies(text: string): PolicyParse {
     const at = text.indexOf(policyText, cursor);
     cursor = at + policyText.length;
     const line = text.slice(0, at).split('\n').length;
-    const json = cedar.policyToJson(policyText);
+    const json = cedar().policyToJson(policyText);
     const annotated = json.type === 'success' ? json.json.annotations?.id : undefined;
     const id = annotated ?? `policy${position}`;
     if (!id) return { ok: false, line, message: 'an @id annotation must not be empty' };
@@ -79,6 +87,9 @@ export function parsePolicies(text: string): PolicyParse {
   return { ok: true, policies };
 }
 
+/** The name of the set without policies, which denies every request without asking Cedar. */
+const EMPTY_SET = 'empty';
+
 /** Preparsed policy sets of this process, by the digest of their policies. */
 const preparsed = new Set<string>();
 
@@ -87,10 +98,11 @@ const preparsed = new Set<string>();
  * any number of engines in one process share it. Returns the name `authorize` takes.
  */
 export function preparse(policies: ParsedPolicy[]): string {
+  if (!policies.length) return EMPTY_SET;
   const record = Object.fromEntries(policies.map((p) => [p.id, p.text]));
   const setId = createHash('sha256').update(JSON.stringify(record)).digest('base64url');
   if (preparsed.has(setId)) return setId;
-  const answer = cedar.preparsePolicySet(setId, { staticPolicies: record });
+  const answer = cedar().preparsePolicySet(setId, { staticPolicies: record });
   if (answer.type === 'failure') throw new Error(`Cedar refused a policy set it had parsed: ${answer.errors[0]?.message}`);
   preparsed.add(setId);
   return setId;
@@ -98,9 +110,10 @@ export function preparse(policies: ParsedPolicy[]): string {
 
 /** One decision against a preparsed set. Never throws: whatever Cedar refuses is a deny with the reason. */
 export function authorize(setId: string, request: CedarRequest): CedarAnswer {
-  let answer: ReturnType<typeof cedar.statefulIsAuthorized>;
+  if (setId === EMPTY_SET) return { decision: false, reasons: [], errors: [] };
+  let answer: ReturnType<typeof CedarWasm.statefulIsAuthorized>;
   try {
-    answer = cedar.statefulIsAuthorized({ ...request, preparsedPolicySetId: setId });
+    answer = cedar().statefulIsAuthorized({ ...request, preparsedPolicySetId: setId });
   } catch (error) {
     return { decision: false, reasons: [], errors: [(error as Error).message] };
   }
