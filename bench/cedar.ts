@@ -73,7 +73,7 @@ if (!process.env.DATABASE_URL) {
 }
 const config = loadConfig({
   DATA_DIR: dataDir ?? '.data',
-  EMBEDDED_PG_PORT: process.env.BENCH_PORT ?? '55410',
+  EMBEDDED_PG_PORT: process.env.BENCH_PORT ?? '25410',
   DATABASE_URL: process.env.DATABASE_URL,
   LOG_LEVEL: 'silent',
 });

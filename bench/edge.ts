@@ -9,7 +9,7 @@
 // Goals: at least 15,000 decisions/s direct; through nginx at least half the reference.
 //
 // Environment: BENCH_DURATION (seconds per case, default 10), BENCH_PORT (first of five loopback
-// ports, default 55450), BENCH_CPU_PROF (a folder: Gatehouse runs with --cpu-prof into it, to see
+// ports, default 25450), BENCH_CPU_PROF (a folder: Gatehouse runs with --cpu-prof into it, to see
 // where a decision's time goes). Needs wrk and nginx (apt). Writes bench/results/<stamp>-edge.md and .json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = 50;
 const goals = { direct: 15_000, nginxVsReference: 0.5 };
 
-const PG_PORT = Number(process.env.BENCH_PORT ?? 55450);
+const PG_PORT = Number(process.env.BENCH_PORT ?? 25450);
 const GATEHOUSE_PORT = PG_PORT + 1;
 const NGINX_PORT = PG_PORT + 2;
 const REFERENCE_PORT = PG_PORT + 3;

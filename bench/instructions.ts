@@ -9,7 +9,7 @@
 //
 // Needs valgrind (Debian: apt-get install valgrind). Environment:
 //   INSTR_REQUESTS  requests per round (default 1500)     INSTR_ROUNDS  rounds (default 3)
-//   INSTR_WARMUP    warm-up requests (default 1500)       BENCH_PORT    first of three ports (default 55430)
+//   INSTR_WARMUP    warm-up requests (default 1500)       BENCH_PORT    first of three ports (default 25430)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import { gatehouseEnv, root, startCommand } from './server-env.ts';
 const requests = Number(process.env.INSTR_REQUESTS ?? 1500);
 const rounds = Number(process.env.INSTR_ROUNDS ?? 3);
 const warmup = Number(process.env.INSTR_WARMUP ?? 1500);
-const PG_PORT = Number(process.env.BENCH_PORT ?? 55430);
+const PG_PORT = Number(process.env.BENCH_PORT ?? 25430);
 
 if (spawnSync('valgrind', ['--version']).error) {
   process.stderr.write('bench:instructions needs valgrind (Debian: apt-get install valgrind)\n');

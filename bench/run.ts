@@ -10,7 +10,7 @@
 //   BENCH_CLUSTER      0 to skip the WEB_CONCURRENCY=2 run
 //   BENCH_LOGIN_CONCURRENCY  logins in flight at once in the login section (default 8)
 //   BENCH_LOADGEN      autocannon to use it even when wrk is installed
-//   BENCH_PORT         first of five loopback ports it uses (default 55400)
+//   BENCH_PORT         first of five loopback ports it uses (default 25400)
 //   BENCH_CPU_PROF     a folder: every Gatehouse process writes a V8 CPU profile there when it stops
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +47,9 @@ export interface BenchSection {
 
 const sections: BenchSection[] = [{ name: 'm2m', load: 'm2m', run: (ctx) => m2mCases(ctx) }, pdpSection, loginSection];
 
-const PG_PORT = Number(process.env.BENCH_PORT ?? 55400);
+// The benchmarks' default ports lie below Linux's ephemeral range (32768-60999): there, an
+// outgoing connection left from an earlier run could hold the port PostgreSQL must bind.
+const PG_PORT = Number(process.env.BENCH_PORT ?? 25400);
 const GATEHOUSE_PORT = PG_PORT + 1;
 const BARE_PORT = PG_PORT + 2;
 const CLUSTER_PORT = PG_PORT + 3;
