@@ -93,6 +93,34 @@ describe('the embedded PostgreSQL of a checkout in a private folder (regression:
     expect(copies[0] !== undefined).toBe(asRoot);
   });
 
+  it('gives a checkout cloned again where a deleted one was a cluster of its own (regression: re-cloned under /root, npm start failed with "password authentication failed")', async () => {
+    await symlink(installed, join(privateDir, 'native'));
+    const checkout = join(privateDir, 'checkout');
+    const options = {
+      dataDir: join(checkout, '.data'),
+      database: 'postgres',
+      binaryCache: join(openDir, 'cache'),
+      clusterHome: join(openDir, 'clusters'),
+      installedBinaries: join(privateDir, 'native'),
+    };
+    // The first checkout keeps its cluster, and is then deleted with its .data (and so its password).
+    const first = await startEmbeddedPostgres({ ...options, port: await freePort(), password: 'first-checkout', persistent: true });
+    await first.stop();
+    await rm(checkout, { recursive: true, force: true });
+
+    const second = await startEmbeddedPostgres({ ...options, port: await freePort(), password: 'second-checkout', persistent: false });
+    try {
+      const client = new pg.Client({ connectionString: second.url });
+      await client.connect();
+      const { rows } = await client.query<{ answer: number }>('SELECT 1 AS answer');
+      await client.end();
+      expect(rows).toEqual([{ answer: 1 }]);
+      expect(second.clusterDir).not.toBe(first.clusterDir);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('stops with one line saying why and what to do when the binaries cannot be copied anywhere the postgres user reaches', async () => {
     await symlink(installed, join(privateDir, 'native'));
     const start = startEmbeddedPostgres({

@@ -3,7 +3,7 @@
 // enter the checkout (a clone under /root). Then the binaries are copied, and the cluster placed,
 // where that user can reach them; the checkout's own permissions are never widened.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -147,8 +147,30 @@ export async function reachableBinaries(installed: string, cache: string, user: 
 }
 
 /**
+ * The folder under `home` that holds the cluster of `dataDir`: named at random the first time and
+ * found again through `<dataDir>/pg-location`. Not named after the data dir's path: a checkout
+ * deleted and cloned again at the same path has new secrets (the database password among them)
+ * and must start a cluster of its own, not find the deleted checkout's.
+ */
+async function placedFolder(dataDir: string, home: string): Promise<string> {
+  const pointer = join(dataDir, 'pg-location');
+  const proposed = join(resolve(home), randomBytes(8).toString('hex'));
+  try {
+    await writeFile(pointer, `${proposed}\n`, { flag: 'wx', mode: 0o600 });
+    return proposed;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  // Another process of this checkout (the CLI beside the server) may have written it first.
+  const recorded = readFileSync(pointer, 'utf8').trim();
+  if (dirname(recorded) !== resolve(home))
+    throw new Error(`embedded PostgreSQL: ${pointer} names ${recorded}, which is not a folder of ${home}; remove that file to start a new cluster`);
+  return recorded;
+}
+
+/**
  * The cluster's folder: `<dataDir>/pg`, or, when the postgres user cannot enter `dataDir`, a
- * folder of this checkout's own under `home` (named after the data dir's path).
+ * folder of this data dir's own under `home` (placedFolder).
  */
 export async function clusterFolder(dataDir: string, home: string, user: RunAs | undefined, notes: string[]): Promise<{ dir: string; parent?: string }> {
   await mkdir(dataDir, { recursive: true });
@@ -157,7 +179,7 @@ export async function clusterFolder(dataDir: string, home: string, user: RunAs |
   if (existsSync(join(inPlace, 'PG_VERSION'))) {
     throw new Error(`embedded PostgreSQL: the '${superuser}' user cannot reach the cluster in ${inPlace}; ${whatToDo}, or move that cluster where it can`);
   }
-  const parent = join(home, createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16));
+  const parent = await placedFolder(dataDir, home);
   try {
     await mkdirOpen(parent);
     await writeFile(join(parent, 'data-dir'), `${resolve(dataDir)}\n`);
