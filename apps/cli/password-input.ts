@@ -73,10 +73,11 @@ function ask(prompt: string): Promise<string> {
         }
       }
     };
-    stderr.write(prompt);
+    // Raw mode before the prompt: whatever is typed the moment the prompt shows is never echoed.
     stdin.setEncoding('utf8');
     stdin.setRawMode(true);
     stdin.on('data', onData);
     stdin.resume();
+    stderr.write(prompt);
   });
 }
