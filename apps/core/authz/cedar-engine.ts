@@ -2,10 +2,10 @@
 // WebAssembly by JSON: the call object is stringified on the JavaScript side and parsed by Rust,
 // and the answer comes back the same way, so what a decision costs grows with the entities it
 // carries, not with the policy set, which is parsed once per version (`preparse`).
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import type { CedarValueJson, DetailedError, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { digest } from '../digest.ts';
 
 // Cedar is loaded on first use: its WebAssembly instance adds about 15 MB to a process, which a
 // process with no policy set (sign-in and tokens only) never needs.
@@ -71,11 +71,21 @@ export function parsePolicies(text: string): PolicyParse {
   const policies: ParsedPolicy[] = [];
   const seen = new Map<string, number>();
   let cursor = 0;
+  // Lines are counted on from the previous policy, so a file of thousands of policies takes
+  // linear time (every instance parses a new live version).
+  let counted = 0;
+  let linesBefore = 1;
   for (const [position, name] of names.entries()) {
     const policyText = byName.get(name)!;
     const at = text.indexOf(policyText, cursor);
     cursor = at + policyText.length;
-    const line = text.slice(0, at).split('\n').length;
+    let line: number;
+    if (at < counted) line = text.slice(0, at).split('\n').length;
+    else {
+      for (let i = text.indexOf('\n', counted); i !== -1 && i < at; i = text.indexOf('\n', i + 1)) linesBefore++;
+      counted = at;
+      line = linesBefore;
+    }
     const json = cedar().policyToJson(policyText);
     const annotated = json.type === 'success' ? json.json.annotations?.id : undefined;
     const id = annotated ?? `policy${position}`;
@@ -100,7 +110,7 @@ const preparsed = new Set<string>();
 export function preparse(policies: ParsedPolicy[]): string {
   if (!policies.length) return EMPTY_SET;
   const record = Object.fromEntries(policies.map((p) => [p.id, p.text]));
-  const setId = createHash('sha256').update(JSON.stringify(record)).digest('base64url');
+  const setId = digest(JSON.stringify(record));
   if (preparsed.has(setId)) return setId;
   const answer = cedar().preparsePolicySet(setId, { staticPolicies: record });
   if (answer.type === 'failure') throw new Error(`Cedar refused a policy set it had parsed: ${answer.errors[0]?.message}`);

@@ -100,7 +100,8 @@ export function createRouteTable(records: RouteRecord[]) {
       const shape = list[i].pattern.shape;
       for (let j = i; j < list.length && list[j].pattern.shape === shape; j++) {
         const route = list[j];
-        if (route.methods.length === 0 || route.methods.includes(method)) return { ok: true, match: { route, params: matchPattern(route.pattern, segments)! } };
+        if (route.methods.length === 0 || route.methods.includes(method))
+          return { ok: true, match: { route, params: j === i ? params : matchPattern(route.pattern, segments)! } };
       }
       return { ok: false, reason: 'method' };
     }

@@ -1,7 +1,7 @@
-import { hash } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { RevocationList } from './revocations.ts';
 import { systemClock, type Clock } from '../clock.ts';
+import { digest } from '../digest.ts';
 
 /** An access token Gatehouse issued, checked: signature or storage, issuer, expiry, revocation. */
 export interface VerifiedToken {
@@ -171,12 +171,15 @@ export function createTokenVerifier({ issuer, publishedKeys, revocations, findOp
   return {
     async verify(value: string): Promise<Verification> {
       if (typeof value !== 'string' || !value || value.length > 8192) return { ok: false, reason: 'malformed' };
-      // A token seen before is answered before anything is decoded: gateways ask about the same tokens over and over.
-      const { version, set } = keySet();
-      const key = hash('sha256', value, 'base64url');
-      const known = remembered(key, version);
-      if (known) return live(known);
-      if (isJwt(value)) return verifyJwt(value, key, version, set);
+      // Only JWTs are remembered; one seen before is answered before anything is decoded, since
+      // gateways ask about the same tokens over and over. An opaque token goes to storage.
+      if (value.split('.').length === 3) {
+        const { version, set } = keySet();
+        const key = digest(value);
+        const known = remembered(key, version);
+        if (known) return live(known);
+        if (isJwt(value)) return verifyJwt(value, key, version, set);
+      }
       const stored = await findOpaque(value);
       return stored ? live(fromStored(stored)) : { ok: false, reason: 'invalid' };
     },

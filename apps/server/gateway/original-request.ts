@@ -42,14 +42,17 @@ function one(headers: IncomingHttpHeaders, name: string): { value?: string; conf
   return { value: value.trim() };
 }
 
+/** Where each adapter's gateway reports the original method, host and scheme. */
+const headerNames: Record<Adapter, { method?: string; host?: string; proto: string }> = {
+  'auth-request': { method: 'x-original-method', host: 'x-original-host', proto: 'x-original-proto' },
+  'forward-auth': { method: 'x-forwarded-method', host: 'x-forwarded-host', proto: 'x-forwarded-proto' },
+  'ext-authz': { proto: 'x-forwarded-proto' },
+};
+
 /** Reads the original request from a gateway's call; `uri` is the ext-authz path after the prefix. */
 export function readOriginalRequest(adapter: Adapter, method: string | undefined, headers: IncomingHttpHeaders, extAuthzUri?: string): OriginalRead {
   const refuse = (reason: string): OriginalRead => ({ ok: false, reason });
-  const names = {
-    'auth-request': { method: 'x-original-method', host: 'x-original-host', proto: 'x-original-proto' },
-    'forward-auth': { method: 'x-forwarded-method', host: 'x-forwarded-host', proto: 'x-forwarded-proto' },
-    'ext-authz': { method: undefined, host: undefined, proto: 'x-forwarded-proto' },
-  }[adapter];
+  const names = headerNames[adapter];
 
   const reported = names.method ? one(headers, names.method) : { value: method };
   if (reported.conflict) return refuse(`conflicting ${names.method} headers`);
