@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AppError } from './errors.ts';
 
 /**
@@ -16,3 +16,10 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
 function fail(what: string, message: string): never {
   throw new AppError(`${what}.invalid_input`, message, { status: 400 });
 }
+
+const uuid = z.uuid();
+/** Whether an id can be a row id (a UUID): anything else is not looked up. */
+export const isUuid = (id: string) => uuid.safeParse(id).success;
+
+/** Email addresses are stored and compared trimmed and lower-cased. */
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { sqlOf, type Database } from '../db/database.ts';
+import { isUuid, normalizeEmail } from '../validation.ts';
 
 /** A role a subject holds on an API: directly, and/or through the groups named. */
 export interface HeldRole {
@@ -54,9 +54,6 @@ const clientStatement = `
   )::text AS subject
   FROM clients c WHERE c.id = $1`;
 
-const uuid = z.uuid();
-export const isUuid = (id: string) => uuid.safeParse(id).success;
-
 function toRecord(raw: Raw): SubjectRecord {
   return {
     ...raw,
@@ -79,7 +76,7 @@ export function createSubjectQueries(db: Database) {
 
     /** A user's id from their id or their email address. */
     async userIdOf(idOrEmail: string): Promise<string | undefined> {
-      const where = isUuid(idOrEmail) ? { id: idOrEmail.toLowerCase() } : { email: idOrEmail.trim().toLowerCase() };
+      const where = isUuid(idOrEmail) ? { id: idOrEmail.toLowerCase() } : { email: normalizeEmail(idOrEmail) };
       return (await db.user.findFirst({ where, select: { id: true } }))?.id;
     },
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ApiService } from '../apis/api-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
-import { parseInput } from '../validation.ts';
+import { isUuid, parseInput } from '../validation.ts';
 import { createRouteQueries, type RouteQueries } from './route-queries.ts';
 import { parsePathPattern } from './route-pattern.ts';
 import type { RouteRecord } from './route-table.ts';
@@ -136,7 +136,7 @@ export function createRouteService({
     list: () => queries.list(),
 
     async remove(id: string): Promise<RouteRecord> {
-      const removed = z.uuid().safeParse(id).success ? await queries.remove(id.toLowerCase()) : undefined;
+      const removed = isUuid(id) ? await queries.remove(id.toLowerCase()) : undefined;
       if (!removed) throw new AppError('route.not_found', `no route with id ${id}`, { status: 404 });
       await audit?.record({ type: 'edge_route.removed', details: { id: removed.id, host: removed.host, path: removed.path } });
       return removed;

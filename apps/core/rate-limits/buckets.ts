@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { RateLimitQueries } from './queries.ts';
 import { intervalMs, type Limit } from './rate.ts';
 import { systemClock, type Clock } from '../clock.ts';
+import { digest } from '../digest.ts';
 
 export interface Decision {
   allowed: boolean;
@@ -36,7 +36,7 @@ const allowed: Decision = { allowed: true, retryAfterSeconds: 0 };
 const refused = (excessMs: number): Decision => ({ allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(excessMs / 1000)) });
 
 // Keys are bounded for the varchar(255) column whatever a request carried.
-const idOf = (rule: string, key: string) => (key.length <= 200 ? `${rule}:${key}` : `${rule}:${createHash('sha256').update(key).digest('base64url')}`);
+const idOf = (rule: string, key: string) => (key.length <= 200 ? `${rule}:${key}` : `${rule}:${digest(key)}`);
 
 /**
  * A shared row is named for its key and the limit it was spent under (`<id>@<cost ms>x<burst>`):

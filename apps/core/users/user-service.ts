@@ -3,7 +3,7 @@ import type { AuditLog, RequestContext } from '../audit/audit-log.ts';
 import type { Database } from '../db/database.ts';
 import { AppError, notFound } from '../errors.ts';
 import { createSessionQueries, type SessionQueries } from '../sessions/session-queries.ts';
-import { parseInput } from '../validation.ts';
+import { isUuid, normalizeEmail, parseInput } from '../validation.ts';
 import { createLockout, type Lockout } from './lockout.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { createUserQueries, type User, type UserQueries } from './user-queries.ts';
@@ -58,11 +58,6 @@ export function standardClaims(user: User): Record<string, unknown> {
     updated_at: Math.floor(user.updatedAt.getTime() / 1000),
   };
 }
-
-const uuidSchema = z.uuid();
-const isUuid = (id: string) => uuidSchema.safeParse(id).success;
-
-export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 export interface UserServiceOptions {
   passwords: PasswordHasher;

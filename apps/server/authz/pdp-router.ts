@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { AuditLog } from '../../core/audit/audit-log.ts';
 import type { DecisionPoint, Evaluation } from '../../core/authz/decision-point.ts';
+import { waitText } from '../../core/errors.ts';
 import type { TokenVerifier, VerifiedToken } from '../../core/tokens/token-verifier.ts';
 import { sendProblem } from '../http/errors.ts';
 import { BodyTooLarge, readBody } from '../http/form-body.ts';
@@ -54,11 +55,7 @@ export function createPdpRouter({ issuer, verifier, decisions, failures, audit, 
     const allowed = failures?.check(ctx.state.clientIp);
     if (allowed && !allowed.allowed) {
       ctx.set('Retry-After', String(allowed.retryAfterSeconds));
-      return problem(
-        ctx,
-        429,
-        `too many requests with bad tokens from this address; retry after ${allowed.retryAfterSeconds} second${allowed.retryAfterSeconds === 1 ? '' : 's'}`,
-      );
+      return problem(ctx, 429, `too many requests with bad tokens from this address; retry after ${waitText(allowed.retryAfterSeconds)}`);
     }
     await next();
     if (ctx.status === 401) failures?.spend(ctx.state.clientIp);

@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { digest } from '../../core/digest.ts';
 import type { RouteMatch, RouteTable } from '../../core/gateway/route-table.ts';
 import type { TokenVerifier, Verification, VerifiedToken } from '../../core/tokens/token-verifier.ts';
 import type { ProofChecker } from './dpop-proof.ts';
@@ -162,7 +162,7 @@ export function createDecisionEngine(deps: DecisionEngineDeps) {
       scopes: token.scopes,
       exp: token.exp,
       // A JWT is named by its jti once verified; an opaque token by its digest, never by its value.
-      cacheKey: token.jti ? `jwt:${token.jti}` : `opaque:${hash('sha256', value, 'base64url')}`,
+      cacheKey: token.jti ? `jwt:${token.jti}` : `opaque:${digest(value)}`,
       claims: token.claims,
       act: token.act,
       preferredUsername: typeof token.claims.preferred_username === 'string' ? token.claims.preferred_username : undefined,

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import { systemClock, type Clock } from '../../core/clock.ts';
+import { digest } from '../../core/digest.ts';
 
 /** What a DPoP proof must be for: the protected request and the token it accompanies. */
 export interface ProofTarget {
@@ -15,7 +15,7 @@ export interface ProofTarget {
 export type ProofCheck = { ok: true } | { ok: false; description: string };
 
 // oidc-provider binds tokens only to keys of these algorithms (its dPoPSigningAlgValues default).
-const ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'];
+export const DPOP_ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'];
 
 const normalizedUrl = (value: unknown): string | undefined => {
   const url = typeof value === 'string' ? URL.parse(value) : null;
@@ -69,7 +69,7 @@ export function createProofChecker({
     let payload: Record<string, unknown>;
     let jwk: JWK;
     try {
-      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ALGORITHMS, currentDate: new Date(now()) });
+      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGORITHMS, currentDate: new Date(now()) });
       payload = verified.payload;
       jwk = verified.protectedHeader.jwk as JWK;
     } catch {
@@ -82,7 +82,7 @@ export function createProofChecker({
     if (htm !== target.method) return fail('the DPoP proof is for another method');
     const expected = normalizedUrl(target.url);
     if (!expected || normalizedUrl(htu) !== expected) return fail('the DPoP proof is for another URL');
-    if (ath !== createHash('sha256').update(target.accessToken).digest('base64url')) return fail('the DPoP proof is for another access token');
+    if (ath !== digest(target.accessToken)) return fail('the DPoP proof is for another access token');
     if ((await calculateJwkThumbprint(jwk)) !== target.jkt) return fail('the DPoP proof is signed with another key than the one the access token is bound to');
     if (!remember(`${target.jkt}:${jti}`, (iat + windowSeconds + 1) * 1000)) return fail('the DPoP proof was used before');
     return { ok: true };

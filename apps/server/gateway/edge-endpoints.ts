@@ -6,6 +6,7 @@ import { recordRequest, requestIdFrom } from '../http/request-log.ts';
 import { securityHeaderValues } from '../http/security-headers.ts';
 import { paths } from '../paths.ts';
 import type { Decision, DecisionEngine } from './decision-engine.ts';
+import { DPOP_ALGORITHMS } from './dpop-proof.ts';
 import { readOriginalRequest, type Adapter, type OriginalRequest } from './original-request.ts';
 
 export interface EdgeEndpointDeps extends Pick<EdgeDeps, 'log' | 'https' | 'metrics'> {
@@ -25,7 +26,7 @@ const routeLabels: Record<Adapter, string> = {
   'forward-auth': paths.edgeForwardAuth,
   'ext-authz': `${paths.edgeExtAuthz}/*`,
 };
-const DPOP_ALGORITHMS = 'ES256 Ed25519 EdDSA';
+const dpopAlgorithms = DPOP_ALGORITHMS.join(' ');
 
 type Outcome = { decision: Decision | { kind: 'unavailable' }; original?: OriginalRequest };
 
@@ -34,7 +35,7 @@ function challengeOf(decision: Extract<Decision, { kind: 'deny' }>): string | un
   if (!decision.challenge) return undefined;
   const params = [`realm="${decision.realm}"`, `error="${decision.error}"`, `error_description="${decision.description}"`];
   if (decision.scope) params.push(`scope="${decision.scope}"`);
-  if (decision.challenge === 'DPoP') params.push(`algs="${DPOP_ALGORITHMS}"`);
+  if (decision.challenge === 'DPoP') params.push(`algs="${dpopAlgorithms}"`);
   return `${decision.challenge} ${params.join(', ')}`;
 }
 

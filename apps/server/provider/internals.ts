@@ -55,7 +55,8 @@ export type RenderedByProvider = Pick<errors.OIDCProviderError, 'statusCode' | '
 
 // oidc-provider refuses these (400 invalid_request) after it has found the client and before it
 // authenticates it, unless attestation-based client authentication is enabled (it is not here).
-const presentsAttestation = (ctx: KoaContextWithOIDC) => ctx.get('oauth-client-attestation') !== '' || ctx.get('oauth-client-attestation-pop') !== '';
+export const presentsAttestation = (ctx: Pick<KoaContextWithOIDC, 'get'>) =>
+  ctx.get('oauth-client-attestation') !== '' || ctx.get('oauth-client-attestation-pop') !== '';
 
 /**
  * Calls `listener` once oidc-provider has answered a token request whose client authenticated

@@ -6,7 +6,7 @@ import type { Buckets } from '../../../core/rate-limits/buckets.ts';
 import type { Limit } from '../../../core/rate-limits/rate.ts';
 import type { ClientLookup } from '../../provider/client-adapter.ts';
 import { paths } from '../../paths.ts';
-import { onClientAssigned } from '../../provider/internals.ts';
+import { onClientAssigned, presentsAttestation } from '../../provider/internals.ts';
 import { addressKey } from './address-key.ts';
 import { rateLimitedBody } from './refusal.ts';
 
@@ -31,10 +31,6 @@ interface Outcome {
 }
 const outcome = Symbol('clientAuthOutcome');
 const outcomeOf = (ctx: { state: Record<symbol, Outcome | undefined> }) => ctx.state[outcome];
-
-// Gatehouse does not enable attestation-based client authentication: oidc-provider refuses a
-// request carrying these headers (400) after it has found the client, without authenticating it.
-const presentsAttestation = (ctx: Context) => ctx.get('oauth-client-attestation') !== '' || ctx.get('oauth-client-attestation-pop') !== '';
 
 /**
  * Client authentication's two budgets:
