@@ -1,3 +1,5 @@
+import type { EvaluationRequest } from '../../core/authz/decision-point.ts';
+import type { SubjectRef } from '../../core/authz/subject-reader.ts';
 import { digest } from '../../core/digest.ts';
 import type { RouteMatch, RouteTable } from '../../core/gateway/route-table.ts';
 import type { TokenVerifier, Verification, VerifiedToken } from '../../core/tokens/token-verifier.ts';
@@ -6,25 +8,11 @@ import type { EdgeSession, EdgeSessions } from './edge-session.ts';
 import type { IdentityClaims, IdentityTokens } from './identity-token.ts';
 import type { OriginalRequest } from './original-request.ts';
 
-/** Who is asking, as the directory and the policy decision point name subjects. */
-export interface SubjectRef {
-  type: 'user' | 'client';
-  id: string;
-}
-
 /** What the directory (apps/core/authz's subject reader) knows of a subject; only these fields are read. */
 export interface DirectorySubject {
   email?: string;
   groups: string[];
   roles: Array<{ api: string; name: string }>;
-}
-
-/** An AuthZEN 1.0 access evaluation request, as the decision point takes it. */
-export interface EvaluationRequest {
-  subject: { type: string; id: string; properties?: Record<string, unknown> };
-  action: { name: string };
-  resource: { type: string; id: string };
-  context?: Record<string, unknown>;
 }
 
 export interface DecisionEngineDeps {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { requestScope } from '../../core/request-context.ts';
-import type { EdgeDeps } from '../http/edge.ts';
-import { createProxyMatcher, resolveClientIp } from '../http/client-ip.ts';
+import { single, type EdgeDeps } from '../http/edge.ts';
+import { createProxyMatcher, peerAddress } from '../http/client-ip.ts';
 import { recordRequest, requestIdFrom } from '../http/request-log.ts';
 import { securityHeaderValues } from '../http/security-headers.ts';
 import { paths } from '../paths.ts';
@@ -17,8 +17,6 @@ export interface EdgeEndpointDeps extends Pick<EdgeDeps, 'log' | 'https' | 'metr
   signInUrl: (returnTo: string) => string;
 }
 
-const single = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
-const nobody = () => false;
 const extAuthzPrefix = `${paths.edgeExtAuthz}/`;
 // Metric and log route labels: fixed, whatever original path an Envoy call carries.
 const routeLabels: Record<Adapter, string> = {
@@ -66,7 +64,7 @@ export function createEdgeEndpoints({ engine, callers, signInUrl, log, https = f
   async function answer(adapter: Adapter, req: IncomingMessage, res: ServerResponse, extAuthzUri: string | undefined) {
     const started = performance.now();
     const requestId = requestIdFrom(single(req.headers['x-request-id']));
-    const ip = resolveClientIp(req.socket.remoteAddress ?? '', undefined, nobody);
+    const ip = peerAddress(req.socket.remoteAddress ?? '');
     // Envoy may send the original body; nothing here reads it.
     req.resume();
     let outcome: Outcome;

@@ -3,7 +3,8 @@ import type { Context, Next } from 'koa';
 
 const forwardedHeaders = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
 
-const unmapped = (ip: string) => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
+/** The TCP peer's address, an IPv4-mapped IPv6 address as plain IPv4. */
+export const peerAddress = (ip: string) => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
 
 /** A matcher for the configured proxies (single addresses or CIDR ranges, IPv4 or IPv6). */
 export function createProxyMatcher(trustedProxies: string[]): (ip: string) => boolean {
@@ -27,9 +28,9 @@ export function createProxyMatcher(trustedProxies: string[]): (ip: string) => bo
  * obfuscated identifiers such as `_hidden`).
  */
 function hopAddress(hop: string): string | undefined {
-  if (isIP(hop)) return unmapped(hop);
+  if (isIP(hop)) return peerAddress(hop);
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(hop);
-  if (bracketed && isIP(bracketed[1]) === 6) return unmapped(bracketed[1]);
+  if (bracketed && isIP(bracketed[1]) === 6) return peerAddress(bracketed[1]);
   const withPort = /^([\d.]+):\d{1,5}$/.exec(hop);
   if (withPort && isIP(withPort[1]) === 4) return withPort[1];
   return undefined;
@@ -50,7 +51,7 @@ const hopToken = (hop: string) => hop.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 6
  * the walk and is the answer, as text (hopToken): it is the closest thing to the client there is.
  */
 export function resolveClientIp(peer: string, forwardedFor: string | undefined, isTrusted: (ip: string) => boolean): string {
-  let ip = unmapped(peer);
+  let ip = peerAddress(peer);
   if (!isTrusted(ip) || !forwardedFor) return ip;
   const hops = forwardedFor.split(',').map((h) => h.trim());
   for (let i = hops.length - 1; i >= 0; i--) {
@@ -71,7 +72,7 @@ export function resolveClientIp(peer: string, forwardedFor: string | undefined, 
 export function clientIp(trustedProxies: string[]) {
   const isTrusted = createProxyMatcher(trustedProxies);
   return async function resolveClientIpStep(ctx: Context, next: Next) {
-    const peer = unmapped(ctx.req.socket.remoteAddress ?? '');
+    const peer = peerAddress(ctx.req.socket.remoteAddress ?? '');
     if (!isTrusted(peer)) {
       for (const header of forwardedHeaders) delete ctx.req.headers[header];
     }

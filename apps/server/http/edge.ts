@@ -32,4 +32,7 @@ export function edgeMiddleware({ log, trustedProxies, https = false, metrics, ra
  * A request answered in plain Node, before Koa (discovery and JWKS from memory, the gateway's
  * decisions): true when it answered, false to leave the request to the full path.
  */
+/** A request header's value when Node gives it as one string, else undefined. */
+export const single = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
+
 export type EdgeAnswer = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;

@@ -1,5 +1,5 @@
 import { requestScope } from '../../core/request-context.ts';
-import type { EdgeAnswer, EdgeDeps } from '../http/edge.ts';
+import { single, type EdgeAnswer, type EdgeDeps } from '../http/edge.ts';
 import { createProxyMatcher, resolveClientIp } from '../http/client-ip.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import type { RateLimits } from '../http/rate-limit/rate-limits.ts';
@@ -12,8 +12,6 @@ export interface MetadataEdgeDeps extends Pick<EdgeDeps, 'log' | 'trustedProxies
   cache: () => MetadataCache | undefined;
   rateLimits?: Pick<RateLimits, 'admits'>;
 }
-
-const single = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
 
 /**
  * Discovery and JWKS are what relying parties and resource servers fetch most, and once
