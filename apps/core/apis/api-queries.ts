@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.ts';
+import { unlessTaken, type Database } from '../db/database.ts';
 
 /** An API as stored; `tokenFormat` is `jwt` or `opaque`. */
 export interface ApiRow {
@@ -24,14 +24,7 @@ export interface ClientApiRow {
 export function createApiQueries(db: Database) {
   return {
     /** Stores the API; undefined when one already has that identifier. */
-    async create(api: NewApi): Promise<ApiRow | undefined> {
-      try {
-        return await db.api.create({ data: api });
-      } catch (error) {
-        if ((error as { code?: string }).code === 'P2002') return undefined;
-        throw error;
-      }
-    },
+    create: (api: NewApi): Promise<ApiRow | undefined> => unlessTaken(db.api.create({ data: api })),
 
     /** Stores the API unless one has that identifier (two instances may race); whether this call stored it. */
     createUnlessExists: async (api: NewApi) => (await db.api.createMany({ data: [api], skipDuplicates: true })).count > 0,

@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.ts';
+import { unlessTaken, type Database } from '../db/database.ts';
 
 export interface GroupRow {
   id: string;
@@ -19,14 +19,7 @@ export function createGroupQueries(db: Database) {
     find: (name: string): Promise<GroupRow | null> => db.group.findUnique({ where: { name } }),
 
     /** Creates the group; undefined when the name is taken. */
-    async create(name: string): Promise<GroupRow | undefined> {
-      try {
-        return await db.group.create({ data: { name } });
-      } catch (error) {
-        if ((error as { code?: string }).code === 'P2002') return undefined;
-        throw error;
-      }
-    },
+    create: (name: string): Promise<GroupRow | undefined> => unlessTaken(db.group.create({ data: { name } })),
 
     async list(): Promise<GroupListing[]> {
       const rows = await db.group.findMany({

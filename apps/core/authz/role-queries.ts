@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.ts';
+import { unlessTaken, type Database } from '../db/database.ts';
 
 export interface RoleRow {
   id: string;
@@ -33,12 +33,8 @@ export function createRoleQueries(db: Database) {
 
     /** Creates the role; undefined when the API already has one of that name. */
     async create(apiId: string, name: string, scopes: string[]): Promise<RoleRow | undefined> {
-      try {
-        return toRow(await db.role.create({ data: { apiId, name, scopes }, select: roleSelect }));
-      } catch (error) {
-        if ((error as { code?: string }).code === 'P2002') return undefined;
-        throw error;
-      }
+      const row = await unlessTaken(db.role.create({ data: { apiId, name, scopes }, select: roleSelect }));
+      return row && toRow(row);
     },
 
     /** Deletes the role and every assignment of it. */

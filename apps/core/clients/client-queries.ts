@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.ts';
+import { unlessTaken, type Database } from '../db/database.ts';
 
 /** A client as stored, with the secrets live at the time it was read, newest first. */
 export interface ClientRow {
@@ -40,13 +40,8 @@ export function createClientQueries(db: Database) {
   return {
     /** Stores the client (and its first secret); false when a client already has that id. */
     async create({ secretHash, ...client }: NewClient): Promise<boolean> {
-      try {
-        await db.client.create({ data: { ...client, metadata: client.metadata as object, ...(secretHash && { secrets: { create: { hash: secretHash } } }) } });
-        return true;
-      } catch (error) {
-        if ((error as { code?: string }).code === 'P2002') return false;
-        throw error;
-      }
+      const data = { ...client, metadata: client.metadata as object, ...(secretHash && { secrets: { create: { hash: secretHash } } }) };
+      return (await unlessTaken(db.client.create({ data, select: { id: true } }))) !== undefined;
     },
 
     /** The client with the secrets live at `at`. */

@@ -188,6 +188,16 @@ const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout']);
 
 /** Whether an error means the database cannot be reached right now (as opposed to a bad query). */
+/** A write's result, or undefined when a unique constraint refused it (Prisma's P2002: the name or id is taken). */
+export async function unlessTaken<T>(write: PromiseLike<T>): Promise<T | undefined> {
+  try {
+    return await write;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'P2002') return undefined;
+    throw error;
+  }
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof DatabaseUnavailable) return true;
   if (error && isDriverAdapterError(error) && unavailableKinds.has(error.cause.kind)) return true;

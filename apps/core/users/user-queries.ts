@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { mergedPerTurn, sqlOf, type Database, type Prisma } from '../db/database.ts';
+import { mergedPerTurn, sqlOf, unlessTaken, type Database, type Prisma } from '../db/database.ts';
 import type { User } from '../generated/prisma/client.ts';
 
 export type { User };
@@ -133,14 +133,7 @@ export function createUserQueries(db: Database) {
   const sql = sqlOf(db);
   return {
     /** Stores the user; undefined when a user already has that email. */
-    async create(user: NewUser): Promise<User | undefined> {
-      try {
-        return await db.user.create({ data: user });
-      } catch (error) {
-        if ((error as { code?: string }).code === 'P2002') return undefined;
-        throw error;
-      }
-    },
+    create: (user: NewUser): Promise<User | undefined> => unlessTaken(db.user.create({ data: user })),
 
     /** By id, merged with the other reads of the same event-loop turn into one statement. */
     find: createUserReader(db),
