@@ -97,6 +97,16 @@ const toResource = ({ scopes, api }: ClientApiRow, orAll = false): ClientResourc
 /** The API service on its queries (and the clients it checks), or on a database to make them from. */
 export type ApiStorage = { queries: ApiQueries; clients: Pick<ClientQueries, 'exists' | 'metadata'> } | { db: Database };
 
+/**
+ * What is wrong with naming `scopes` for `api`, if anything: scopes it does not define. Scopes
+ * named for an API (a client's, a role's, a route's) must be its own: a typo must not quietly
+ * grant nothing.
+ */
+export function undefinedScopes(api: { identifier: string; scopes: string[] }, scopes: string[]): string | undefined {
+  const unknown = scopes.filter((s) => !api.scopes.includes(s));
+  return unknown.length ? `scopes: ${unknown.join(' ')} not defined by ${api.identifier}` : undefined;
+}
+
 /** APIs (RFC 8707 resource servers), which clients may call them, and who may exchange tokens for them. */
 export function createApiService(options: { audit?: AuditLog } & ApiStorage) {
   const { queries, clients } = 'db' in options ? { queries: createApiQueries(options.db), clients: createClientQueries(options.db) } : options;
@@ -106,10 +116,9 @@ export function createApiService(options: { audit?: AuditLog } & ApiStorage) {
     if (!api) throw new AppError('api.not_found', `no API with identifier ${identifier}`, { status: 404 });
     return api;
   }
-  /** Scopes named for an API must be scopes it defines: a typo must not quietly grant nothing. */
   function requireDefined(api: { identifier: string; scopes: string[] }, scopes: string[] = []) {
-    const unknown = scopes.filter((s) => !api.scopes.includes(s));
-    if (unknown.length) throw new AppError('api.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
+    const problem = undefinedScopes(api, scopes);
+    if (problem) throw new AppError('api.invalid_input', problem);
   }
   async function requireClient(clientId: string) {
     if (!(await clients.exists(clientId))) throw notFound('client', clientId);
@@ -148,6 +157,11 @@ export function createApiService(options: { audit?: AuditLog } & ApiStorage) {
     async findByIdentifier(identifier: string): Promise<ApiRecord | undefined> {
       const row = await queries.findByIdentifier(identifier);
       return row && toRecord(row);
+    },
+
+    /** The API with that identifier, else `api.not_found` (404). */
+    async require(identifier: string): Promise<ApiRecord> {
+      return toRecord(await requireApi(identifier));
     },
 
     /** Lets the client get tokens for the API, with `scopes` (each defined by the API) or all of the API's. */

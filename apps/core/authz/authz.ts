@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../clock.ts';
 
 export interface AuthzOptions {
   db: Database;
-  apis: Pick<ApiService, 'findByIdentifier'>;
+  apis: Pick<ApiService, 'require'>;
   audit?: AuditLog;
   /** Who stored a policy version, when the audit log names nobody per event (`cli`). */
   actor?: string;

@@ -38,17 +38,7 @@ export type Lookups = ReturnType<typeof createLookups>;
  * attributes. Every change is audited; `onChange` runs after each one, so this instance's
  * subject cache forgets at once (others within their cache's TTL).
  */
-export function createDirectory({
-  db,
-  apis,
-  audit,
-  onChange,
-}: {
-  db: Database;
-  apis: Pick<ApiService, 'findByIdentifier'>;
-  audit?: AuditLog;
-  onChange?: () => void;
-}) {
+export function createDirectory({ db, apis, audit, onChange }: { db: Database; apis: Pick<ApiService, 'require'>; audit?: AuditLog; onChange?: () => void }) {
   const groups = createGroupQueries(db);
   const find = createLookups({ groups, subjects: createSubjectQueries(db) });
   return {

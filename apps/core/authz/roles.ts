@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ApiService } from '../apis/api-service.ts';
+import { undefinedScopes, type ApiService } from '../apis/api-service.ts';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
@@ -45,20 +45,15 @@ export function createRoleService({
   onChange = () => {},
 }: {
   roles: RoleQueries;
-  apis: Pick<ApiService, 'findByIdentifier'>;
+  apis: Pick<ApiService, 'require'>;
   find: Lookups;
   audit?: AuditLog;
   onChange?: () => void;
 }) {
   const record = (event: AuditEvent) => audit?.record(event) ?? Promise.resolve();
 
-  async function requireApi(identifier: string) {
-    const api = await apis.findByIdentifier(identifier);
-    if (!api) throw new AppError('api.not_found', `no API with identifier ${identifier}`, { status: 404 });
-    return api;
-  }
   async function requireRole(api: string, name: string): Promise<RoleRow> {
-    const role = await roles.find((await requireApi(api)).id, name);
+    const role = await roles.find((await apis.require(api)).id, name);
     if (!role) throw new AppError('role.not_found', `${api} has no role named ${name}`, { status: 404 });
     return role;
   }
@@ -91,10 +86,10 @@ export function createRoleService({
   return {
     async create(input: CreateRoleBody): Promise<RoleRow> {
       const body = parseInput(createRoleBodySchema, input, 'role');
-      const api = await requireApi(body.api);
+      const api = await apis.require(body.api);
       // A typo must not make a role that quietly grants nothing.
-      const unknown = body.scopes.filter((s) => !api.scopes.includes(s));
-      if (unknown.length) throw new AppError('role.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
+      const problem = undefinedScopes(api, body.scopes);
+      if (problem) throw new AppError('role.invalid_input', problem);
       const role = await roles.create(api.id, body.name, body.scopes);
       if (!role) throw new AppError('role.name_taken', `${api.identifier} already has a role named ${body.name}`, { status: 409 });
       await record({ type: 'role.created', details: { api: role.api, role: role.name, scopes: role.scopes } });
@@ -102,7 +97,7 @@ export function createRoleService({
     },
 
     async list(api?: string): Promise<RoleListing[]> {
-      return roles.list(api === undefined ? undefined : (await requireApi(api)).id);
+      return roles.list(api === undefined ? undefined : (await apis.require(api)).id);
     },
 
     /** Deletes the role with every assignment of it. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ApiService } from '../apis/api-service.ts';
+import { undefinedScopes, type ApiService } from '../apis/api-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { AppError } from '../errors.ts';
 import { isUuid, parseInput } from '../validation.ts';
@@ -84,8 +84,8 @@ export function createRouteService({
       if (body.api) {
         const api = await apis.findByIdentifier(body.api);
         if (!api) throw new AppError('route.api_not_found', `no API with identifier ${body.api} (gatehouse api create)`, { status: 404 });
-        const unknown = body.scopes.filter((s) => !api.scopes.includes(s));
-        if (unknown.length) throw new AppError('route.invalid_input', `scopes: ${unknown.join(' ')} not defined by ${api.identifier}`);
+        const problem = undefinedScopes(api, body.scopes);
+        if (problem) throw new AppError('route.invalid_input', problem);
       }
       const parsed = parsePathPattern(body.path);
       if (!parsed.ok) throw new AppError('route.invalid_input', `path: ${parsed.message}`);
