@@ -12,7 +12,7 @@ import { accessTokenRetention, createServices } from '../core/services.ts';
 import { createRevocationList } from '../core/tokens/revocations.ts';
 import { createTokenVerifier, type PublishedKeys } from '../core/tokens/token-verifier.ts';
 import { createStructuredTokens } from './provider/structured-tokens.ts';
-import { createPdpRouter, EVALUATE_SCOPE, pdpApiIdentifier } from './authz/pdp-router.ts';
+import { createPdpEndpoints, EVALUATE_SCOPE, pdpApiIdentifier } from './authz/pdp-endpoints.ts';
 import { findStoredAccessToken } from './provider/stored-tokens.ts';
 import { recordProviderEvents } from './provider/events.ts';
 import { countAuditEvents, createMetrics, startMetricsServer } from './ops/metrics.ts';
@@ -179,8 +179,12 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
   });
 
   await apis.ensure({ identifier: pdpApiIdentifier(config.issuer), name: 'Gatehouse policy decision point', scopes: [EVALUATE_SCOPE] });
-  const decisionPoint = await authz.startDecisionPoint({ onDecision: metrics.decision, onError: (err) => log.warn({ err }, 'policy refresh failed') });
-  const pdp = createPdpRouter({
+  const decisionPoint = await authz.startDecisionPoint({
+    onDecision: metrics.decision,
+    onError: (err) => log.warn({ err }, 'policy refresh failed'),
+  });
+  const pdp = createPdpEndpoints({
+    ...edgeDeps,
     issuer: config.issuer,
     verifier,
     decisions: decisionPoint,
@@ -216,11 +220,11 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
     trustedProxies: config.trustedProxies,
     metrics,
     publicMetrics: config.publicMetrics,
-    routers: [createStaticRouter(), interactions, pdp, gateway.router],
+    routers: [createStaticRouter(), interactions, pdp.router, gateway.router],
   });
   // The provider's edge steps, for discovery and JWKS answered from memory.
   const metadataEdge = createMetadataEdge({ ...providerEdgeDeps, cache: () => metadataOf.get(host.provider), rateLimits });
-  const server = createServer(gateway.listener(dispatch(host, app, metadataEdge)));
+  const server = createServer(pdp.listener(gateway.listener(dispatch(host, app, metadataEdge))));
   server.on('clientError', answerMalformedRequest);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

@@ -273,6 +273,15 @@ describe('bad input (never a 500)', () => {
     expect((await evaluate(undefined, { raw: 'subject=x', contentType: 'application/x-www-form-urlencoded' })).status).toBe(415);
   });
 
+  it('answers a method other than POST with 405 and Allow: POST, and a decision with Cache-Control: no-store', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const response = await fetch(url('/access/v1/evaluation'), { method, headers: { authorization: `Bearer ${token}` } });
+      expect([method, response.status, response.headers.get('allow')]).toEqual([method, 405, 'POST']);
+    }
+    const answered = await evaluate(request(ada, 'update', {}), { path: '/access/v1/evaluation?ignored=1' });
+    expect([answered.status, answered.headers.get('cache-control')]).toEqual([200, 'no-store']);
+  });
+
   it('answers a body over 256 KiB with 413', async () => {
     expect((await evaluate({ ...request(ada, 'read', {}), context: { big } })).status).toBe(413);
   });

@@ -5,10 +5,10 @@ let f: M2mFixture;
 let token: string;
 const body = JSON.stringify({ subject: { type: 'user', id: 'someone' }, action: { name: 'read' }, resource: { type: 'order', id: '1' } });
 const from = { first: fetchFrom('127.0.0.2'), second: fetchFrom('127.0.0.3') };
-const evaluate = (send: typeof from.first, bearer: string) =>
+const evaluate = (send: typeof from.first, bearer: string, headers: Record<string, string> = {}) =>
   send(`${f.server.running.url}/access/v1/evaluation`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}`, ...headers },
     body,
   });
 
@@ -48,5 +48,11 @@ describe('rate limits at the policy decision point', () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await evaluate(from.first, token)).status).toBe(200);
+  });
+
+  it('counts an untrusted peer by its own address, whatever X-Forwarded-For it sends', async () => {
+    // 127.0.0.3 has spent its budget above; no proxy is trusted here.
+    const forged = await evaluate(from.second, token, { 'x-forwarded-for': '198.51.100.77' });
+    expect(forged.status).toBe(429);
   });
 });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { requestScope } from '../../core/request-context.ts';
-import { single, type EdgeDeps } from '../http/edge.ts';
+import { single, writeJson, type EdgeDeps } from '../http/edge.ts';
 import { createProxyMatcher, peerAddress } from '../http/client-ip.ts';
 import { recordRequest, requestIdFrom } from '../http/request-log.ts';
 import { securityHeaderValues } from '../http/security-headers.ts';
@@ -87,9 +87,12 @@ export function createEdgeEndpoints({ engine, callers, signInUrl, log, https = f
     } else if (decision.kind === 'unavailable') {
       // Not a verdict on the credential (the directory or the signing key could not be had): nginx makes any 5xx a 500.
       status = 503;
-      const body = JSON.stringify({ error: 'temporarily_unavailable', error_description: 'the decision could not be made, try again shortly' });
-      res.writeHead(503, { ...base, 'Retry-After': '5', 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) });
-      res.end(body);
+      writeJson(
+        res,
+        503,
+        { ...base, 'Retry-After': '5' },
+        { error: 'temporarily_unavailable', error_description: 'the decision could not be made, try again shortly' },
+      );
     } else if (decision.kind === 'sign_in' && adapter !== 'auth-request') {
       // Traefik and Envoy hand this answer to the browser; nginx's auth_request cannot redirect.
       status = 302;
@@ -108,17 +111,14 @@ export function createEdgeEndpoints({ engine, callers, signInUrl, log, https = f
             }
           : decision;
       status = deny.status;
-      const body = JSON.stringify({ error: deny.error, error_description: deny.description });
       const challenge = challengeOf(deny);
-      res.writeHead(status, {
+      const headers = {
         ...base,
-        'Content-Type': 'application/json; charset=utf-8',
-        'Content-Length': String(Buffer.byteLength(body)),
         ...(challenge && { 'WWW-Authenticate': challenge }),
         // nginx: `auth_request_set $edge_sign_in $upstream_http_x_gatehouse_sign_in;` then `error_page 401 = @sign_in`.
         ...(decision.kind === 'sign_in' && { 'X-Gatehouse-Sign-In': signInUrl(`${original!.scheme}://${original!.host}${original!.uri}`) }),
-      });
-      res.end(body);
+      };
+      writeJson(res, status, headers, { error: deny.error, error_description: deny.description });
       if (log.isLevelEnabled('debug'))
         requestScope.run({ requestId, ip }, () =>
           log.debug({ adapter, status, error: deny.error, reason: deny.description, host: original?.hostname, method: original?.method }, 'edge denied'),

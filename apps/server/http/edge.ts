@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type Koa from 'koa';
 import type { Logger } from '../../core/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -28,11 +28,18 @@ export function edgeMiddleware({ log, trustedProxies, https = false, metrics, ra
   return [requestLog(log, metrics), securityHeaders({ https, page: pageHeaders }), clientIp(trustedProxies), ...(rateLimit ? [rateLimit] : [])];
 }
 
+/** A request header's value when Node gives it as one string, else undefined. */
+export const single = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
+
+/** A JSON answer on the plain-Node path, with its type and length. */
+export function writeJson(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: unknown, type = 'application/json') {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'Content-Type': `${type}; charset=utf-8`, 'Content-Length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
 /**
  * A request answered in plain Node, before Koa (discovery and JWKS from memory, the gateway's
  * decisions): true when it answered, false to leave the request to the full path.
  */
-/** A request header's value when Node gives it as one string, else undefined. */
-export const single = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
-
 export type EdgeAnswer = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;

@@ -71,7 +71,8 @@ const problemTitles: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-const problemBody = ({ status, description }: Answer) => ({
+/** An RFC 9457 problem document for `answer` (its code is not part of it). */
+export const problemBody = ({ status, description }: Answer) => ({
   type: 'about:blank',
   title: problemTitles[status] ?? STATUS_CODES[status] ?? 'Error',
   status,

@@ -21,10 +21,6 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
 
 // Liveness and scrapes must answer whatever else a caller does (a scrape has its own port in production).
 const unlimited = new Set<string>([paths.healthz, paths.metrics]);
-// The policy decision point's callers are services that ask for every request they serve, from one
-// address: a request ceiling per address would refuse them. What a stranger can do there is
-// present bad tokens, and those spend the address's client-authentication failure budget.
-const bearerAuthenticated = new Set<string>([paths.accessEvaluation, paths.accessEvaluations]);
 
 /**
  * Every rate limit, on one set of token buckets (core/rate-limits) shared by the instances:
@@ -54,7 +50,7 @@ export function createRateLimits({
   const buckets = createBuckets({ queries: createRateLimitQueries(db), syncMs: config.syncMs, onError, now: clock });
 
   async function limitAddress(ctx: Context, next: Next) {
-    if (unlimited.has(ctx.path) || bearerAuthenticated.has(ctx.path)) return next();
+    if (unlimited.has(ctx.path)) return next();
     const address = addressKey(ctx.state.clientIp);
     let rule = 'address';
     let decision = buckets.take(rule, address, config.perAddress);
