@@ -181,7 +181,7 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
   await apis.ensure({ identifier: pdpApiIdentifier(config.issuer), name: 'Gatehouse policy decision point', scopes: [EVALUATE_SCOPE] });
   const decisionPoint = await authz.startDecisionPoint({
     onDecision: metrics.decision,
-    onError: (err) => log.warn({ err }, 'policy refresh failed'),
+    onError: (err) => log.warn({ err }, 'policy refresh or engine failed'),
   });
   const pdp = createPdpEndpoints({
     ...edgeDeps,
@@ -251,7 +251,6 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
       clearInterval(sweeper);
       host.stop();
       revocations.stop();
-      decisionPoint.stop();
       gateway.stop();
       await rateLimits?.close();
       metricsServer?.close();
@@ -259,6 +258,8 @@ export async function startServer({ config, secrets, db, log, clock = systemCloc
         const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeout * 1000).unref();
         server.close(() => {
           clearTimeout(force);
+          // After the last request: decisions in flight still need the policy engine's thread.
+          decisionPoint.stop();
           void audit.flush().then(() => resolve());
         });
         server.closeIdleConnections();

@@ -94,10 +94,11 @@ describe('without a policy set', () => {
     const script = `
       import { createRequire } from 'node:module';
       import { fixedPolicySet } from './apps/core/authz/live-policies.ts';
-      import { authorize } from './apps/core/authz/cedar-engine.ts';
+      import { createInProcessEngine } from './apps/core/authz/policy-engine.ts';
       const set = fixedPolicySet(undefined, ${JSON.stringify(policies)});
       const uid = (type, id) => ({ type, id });
-      const answer = authorize(set.setId, { principal: uid('User', 'u'), action: uid('Action', 'read'), resource: uid('order', '1'), context: {}, entities: [] });
+      const request = { principal: uid('User', 'u'), action: uid('Action', 'read'), resource: uid('order', '1'), context: {}, entities: [] };
+      const [{ seconds, ...answer }] = await createInProcessEngine().decide(set, [request], undefined);
       const loaded = Object.keys(createRequire(import.meta.url).cache).some((file) => file.includes('cedar-wasm'));
       process.stdout.write(JSON.stringify({ answer, loaded }));`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: resolve(import.meta.dirname, '../..'), encoding: 'utf8' });

@@ -5,6 +5,7 @@ import { createDecisionPoint, type DecisionObservation } from './decision-point.
 import { createDirectory } from './directory.ts';
 import { createLivePolicies } from './live-policies.ts';
 import { createPolicyStore } from './policies.ts';
+import { createThreadEngine } from './policy-engine.ts';
 import { createPolicyQueries } from './policy-queries.ts';
 import { createSubjectQueries } from './subject-queries.ts';
 import { createSubjectReader } from './subject-reader.ts';
@@ -36,10 +37,21 @@ export function createAuthz({ db, apis, audit, actor, subjectCacheSeconds, polic
     directory: createDirectory({ db, apis, audit, onChange: subjects.clear }),
     policies,
 
-    /** Loads the live policy version and keeps following it; `stop` ends the poller. */
+    /**
+     * Loads the live policy version and keeps following it, and evaluates on Cedar's own thread
+     * (policy-engine.ts); `stop` ends the poller and the thread.
+     */
     async startDecisionPoint({ onDecision, onError }: { onDecision?: (observation: DecisionObservation) => void; onError?: (error: unknown) => void } = {}) {
-      const live = await createLivePolicies({ store: policies, refreshSeconds: policyRefreshSeconds, onError });
-      return { ...createDecisionPoint({ subjects, policies: live.current, now, onDecision }), live, stop: live.stop };
+      const engine = createThreadEngine({ onError });
+      const live = await createLivePolicies({ store: policies, refreshSeconds: policyRefreshSeconds, load: engine.load, onError });
+      return {
+        ...createDecisionPoint({ subjects, policies: live.current, engine, now, onDecision }),
+        live,
+        stop() {
+          live.stop();
+          engine.stop();
+        },
+      };
     },
   };
 }

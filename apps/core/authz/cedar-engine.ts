@@ -3,6 +3,7 @@
 // and the answer comes back the same way, so what a decision costs grows with the entities it
 // carries, not with the policy set, which is parsed once per version (`preparse`).
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import type { CedarValueJson, DetailedError, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { digest } from '../digest.ts';
@@ -103,15 +104,18 @@ const EMPTY_SET = 'empty';
 /** Preparsed policy sets of this process, by the digest of their policies. */
 const preparsed = new Set<string>();
 
+/** The name `authorize` knows a set by, derived from its policies: the same policies, the same name. */
+export const policySetId = (policies: ParsedPolicy[]) =>
+  policies.length ? digest(JSON.stringify(Object.fromEntries(policies.map((p) => [p.id, p.text])))) : EMPTY_SET;
+
 /**
  * Parses a policy set once into Cedar's cache, under a name derived from its content, so that
  * any number of engines in one process share it. Returns the name `authorize` takes.
  */
 export function preparse(policies: ParsedPolicy[]): string {
-  if (!policies.length) return EMPTY_SET;
+  const setId = policySetId(policies);
+  if (setId === EMPTY_SET || preparsed.has(setId)) return setId;
   const record = Object.fromEntries(policies.map((p) => [p.id, p.text]));
-  const setId = digest(JSON.stringify(record));
-  if (preparsed.has(setId)) return setId;
   const answer = cedar().preparsePolicySet(setId, { staticPolicies: record });
   if (answer.type === 'failure') throw new Error(`Cedar refused a policy set it had parsed: ${answer.errors[0]?.message}`);
   preparsed.add(setId);
@@ -130,4 +134,31 @@ export function authorize(setId: string, request: CedarRequest): CedarAnswer {
   if (answer.type === 'failure') return { decision: false, reasons: [], errors: answer.errors.map((e) => e.message) };
   const { decision, diagnostics } = answer.response;
   return { decision: decision === 'allow', reasons: diagnostics.reason, errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`) };
+}
+
+/** What stops a boxcar early (AuthZEN 1.0 `evaluations_semantic`): the first deny, the first permit, or nothing. */
+export type StopAt = 'deny' | 'permit' | undefined;
+
+/** One decision and what the engine alone spent on it. */
+export interface TimedAnswer extends CedarAnswer {
+  seconds: number;
+}
+
+/**
+ * Decisions in order against one preparsed set. A `null` request was refused before it reached
+ * the engine: it is a deny, answered `null`. Stops after the first answer `stopAt` names.
+ */
+export function authorizeAll(setId: string, requests: (CedarRequest | null)[], stopAt: StopAt): (TimedAnswer | null)[] {
+  const answers: (TimedAnswer | null)[] = [];
+  for (const request of requests) {
+    let decision = false;
+    if (request) {
+      const started = performance.now();
+      const answer = authorize(setId, request);
+      answers.push({ ...answer, seconds: (performance.now() - started) / 1000 });
+      decision = answer.decision;
+    } else answers.push(null);
+    if ((stopAt === 'deny' && !decision) || (stopAt === 'permit' && decision)) break;
+  }
+  return answers;
 }

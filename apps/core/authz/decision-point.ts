@@ -1,8 +1,8 @@
-import { performance } from 'node:perf_hooks';
-import { authorize, type CedarRequest } from './cedar-engine.ts';
+import type { CedarRequest, StopAt, TimedAnswer } from './cedar-engine.ts';
 import { InvalidValue } from './cedar-values.ts';
 import { cedarRequest, type EvaluationRequest } from './entities.ts';
 import type { PolicySet } from './live-policies.ts';
+import { createInProcessEngine, type PolicyEngine } from './policy-engine.ts';
 import type { Subject, SubjectReader, SubjectRef } from './subject-reader.ts';
 import { systemClock, type Clock } from '../clock.ts';
 
@@ -56,44 +56,73 @@ const invalid = (problem: string): Evaluation => ({ decision: false, reasons: []
 /**
  * The policy decision point: AuthZEN requests evaluated by Cedar against the live policy set,
  * with what the directory knows of the subject added to what the caller sent. Never throws on
- * bad input (that is a deny with `invalid` set); rejects only when the directory cannot be read.
+ * bad input (that is a deny with `invalid` set); rejects only when the directory cannot be read
+ * or the engine has stopped. Cedar runs where `engine` puts it (policy-engine.ts): on this thread
+ * unless told otherwise.
  */
 export function createDecisionPoint({
   subjects,
   policies,
+  engine = createInProcessEngine(),
   now = systemClock,
   onDecision,
 }: {
   subjects: Pick<SubjectReader, 'read'>;
   policies: () => PolicySet;
+  engine?: PolicyEngine;
   now?: Clock;
   onDecision?: (observation: DecisionObservation) => void;
 }) {
-  function decide(subject: Subject, request: EvaluationRequest, set: PolicySet): Evaluation {
-    let call: CedarRequest;
+  /** The Cedar request for an evaluation, or the evaluation that refuses it before Cedar is asked. */
+  function prepare(known: Map<string, Subject>, request: EvaluationRequest, nowSeconds: number): CedarRequest | Evaluation {
+    const problem = requestProblem(request);
+    if (problem) return invalid(problem);
     try {
-      call = cedarRequest(subject, request, Math.floor(now() / 1000));
+      return cedarRequest(known.get(keyOf(request))!, request, nowSeconds);
     } catch (error) {
       const problem = error instanceof InvalidValue ? error.message : `cannot evaluate: ${(error as Error).message}`;
       onDecision?.({ decision: false, invalid: true, engineSeconds: 0 });
       return invalid(problem);
     }
-    const started = onDecision && performance.now();
-    const answer = authorize(set.setId, call);
-    if (onDecision) onDecision({ decision: answer.decision, invalid: false, engineSeconds: (performance.now() - started!) / 1000 });
+  }
+
+  function evaluation(answer: TimedAnswer, set: PolicySet): Evaluation {
+    onDecision?.({ decision: answer.decision, invalid: false, engineSeconds: answer.seconds });
     // Cedar lists the deciding policies in no fixed order: give them in file order.
     if (answer.reasons.length > 1) answer.reasons.sort((a, b) => (set.positions.get(a) ?? 0) - (set.positions.get(b) ?? 0));
-    return answer.errors.length ? answer : { decision: answer.decision, reasons: answer.reasons };
+    return answer.errors.length
+      ? { decision: answer.decision, reasons: answer.reasons, errors: answer.errors }
+      : { decision: answer.decision, reasons: answer.reasons };
   }
 
   const refOf = (request: EvaluationRequest): SubjectRef => ({ type: request.subject.type as SubjectRef['type'], id: request.subject.id });
+  const keyOf = (request: EvaluationRequest) => `${request.subject.type}:${request.subject.id}`;
+
+  /**
+   * Evaluations in order, against one policy version. `stopAt` ends them after the first deny
+   * (or permit): the answers are those up to and including it.
+   */
+  async function evaluateAll(requests: EvaluationRequest[], stopAt: StopAt): Promise<Evaluation[]> {
+    const read = new Map<string, Promise<Subject>>();
+    for (const request of requests) {
+      if (!requestProblem(request) && !read.has(keyOf(request))) read.set(keyOf(request), subjects.read(refOf(request)));
+    }
+    const known = new Map<string, Subject>();
+    for (const [key, subject] of read) known.set(key, await subject);
+    const set = policies();
+    const nowSeconds = Math.floor(now() / 1000);
+    const prepared = requests.map((request) => prepare(known, request, nowSeconds));
+    const answers = await engine.decide(
+      set,
+      prepared.map((p) => ('entities' in p ? p : null)),
+      stopAt,
+    );
+    return answers.map((answer, i) => (answer ? evaluation(answer, set) : (prepared[i] as Evaluation)));
+  }
 
   return {
     async evaluate(request: EvaluationRequest): Promise<Evaluation> {
-      const problem = requestProblem(request);
-      if (problem) return invalid(problem);
-      const subject = await subjects.read(refOf(request));
-      return decide(subject, request, policies());
+      return (await evaluateAll([request], undefined))[0];
     },
 
     /**
@@ -101,23 +130,8 @@ export function createDecisionPoint({
      * deny (or permit) and answer the evaluations up to and including it. One policy version
      * decides them all.
      */
-    async evaluateMany(requests: EvaluationRequest[], semantic: EvaluationsSemantic = 'execute_all'): Promise<Evaluation[]> {
-      const subjectsByKey = new Map<string, Promise<Subject>>();
-      for (const request of requests) {
-        if (requestProblem(request)) continue;
-        const key = `${request.subject.type}:${request.subject.id}`;
-        if (!subjectsByKey.has(key)) subjectsByKey.set(key, subjects.read(refOf(request)));
-      }
-      await Promise.all(subjectsByKey.values());
-      const set = policies();
-      const results: Evaluation[] = [];
-      for (const request of requests) {
-        const problem = requestProblem(request);
-        const result = problem ? invalid(problem) : decide(await subjectsByKey.get(`${request.subject.type}:${request.subject.id}`)!, request, set);
-        results.push(result);
-        if ((semantic === 'deny_on_first_deny' && !result.decision) || (semantic === 'permit_on_first_permit' && result.decision)) break;
-      }
-      return results;
+    evaluateMany(requests: EvaluationRequest[], semantic: EvaluationsSemantic = 'execute_all'): Promise<Evaluation[]> {
+      return evaluateAll(requests, semantic === 'deny_on_first_deny' ? 'deny' : semantic === 'permit_on_first_permit' ? 'permit' : undefined);
     },
   };
 }
