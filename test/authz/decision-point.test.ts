@@ -1,5 +1,10 @@
 import { createDecisionPoint, type DecisionPoint } from '../../apps/core/authz/decision-point.ts';
 import { fixedPolicySet } from '../../apps/core/authz/live-policies.ts';
+import { createSubjectQueries } from '../../apps/core/authz/subject-queries.ts';
+import { createSubjectReader } from '../../apps/core/authz/subject-reader.ts';
+import { createDatabase } from '../../apps/core/db/database.ts';
+import { DatabaseUnavailable } from '../../apps/core/errors.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { ORDERS, startAuthz, type AuthzFixture } from './authz-fixture.ts';
 
 const POLICIES = `
@@ -293,5 +298,48 @@ describe('onDecision', () => {
     ]);
     expect(seen[0].engineSeconds).toBeGreaterThan(0);
     expect(seen[0].engineSeconds).toBeLessThan(0.5);
+  });
+
+  it('counts only the decisions a boxcar answered, not those after it stopped', async () => {
+    const seen: Array<{ decision: boolean; invalid: boolean }> = [];
+    const set = fixedPolicySet(1, POLICIES);
+    const counted = createDecisionPoint({
+      subjects: f.services.authz.subjects,
+      policies: () => set,
+      onDecision: ({ decision, invalid }) => seen.push({ decision, invalid }),
+    });
+    const answered = await counted.evaluateMany(
+      [request(ids.carol, 'read', order()), request(ids.ada, 'read', { type: 'or der', id: 'x' })],
+      'deny_on_first_deny',
+    );
+    expect(answered.map((e) => e.decision)).toEqual([false]);
+    expect(seen).toEqual([{ decision: false, invalid: false }]);
+  });
+});
+
+describe('a directory that cannot be read', () => {
+  it('rejects a boxcar of several subjects with the outage, leaving no rejection unhandled (subject cache off)', async () => {
+    const direct = new URL(f.database.url);
+    const proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port) });
+    const viaProxy = new URL(f.database.url);
+    viaProxy.port = String(proxy.port);
+    const db = createDatabase({ url: viaProxy.toString(), poolMax: 4 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const set = fixedPolicySet(1, POLICIES);
+      const uncached = createDecisionPoint({ subjects: createSubjectReader({ queries: createSubjectQueries(db), ttlSeconds: 0 }), policies: () => set });
+      expect((await uncached.evaluate(request(ids.ada, 'read', order()))).decision).toBe(true);
+      await proxy.cut();
+      const boxcar = [ids.ada, ids.bob, ids.carol].map((id) => request(id, 'read', order()));
+      await expect(uncached.evaluateMany(boxcar)).rejects.toBeInstanceOf(DatabaseUnavailable);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await db.$disconnect();
+      await proxy.close();
+    }
   });
 });

@@ -78,12 +78,28 @@ describe('the policy engine on its own thread', () => {
     expect(decisions(await later)).toEqual([{ decision: true, reasons: ['everyone-reads'], errors: [] }]);
   });
 
-  it('fails what was waiting when the thread stops, and starts a new one, with the set, on the next decision', async () => {
+  it('fails what was waiting when the thread dies, refuses for a second, then starts a new one with the set', async () => {
+    let clock = 1_000_000;
+    const engine = createThreadEngine({ now: () => clock });
+    try {
+      const set = await engine.load(1, POLICIES);
+      // Requests that are no list make the thread throw, as a crash inside it would.
+      await expect(engine.decide(set, 42 as unknown as CedarRequest[], undefined)).rejects.toThrow('the policy engine thread stopped');
+      await expect(engine.decide(set, [managerUpdates], undefined)).rejects.toThrow('restarts shortly');
+      clock += 1000;
+      expect(decisions(await engine.decide(set, [managerUpdates], undefined))).toEqual([{ decision: true, reasons: ['managers-update'], errors: [] }]);
+    } finally {
+      engine.stop();
+    }
+  });
+
+  it('fails what was waiting when stopped, and every call after', async () => {
     const set = await thread.load(1, POLICIES);
     const waiting = thread.decide(set, [managerUpdates], undefined);
     thread.stop();
     await expect(waiting).rejects.toThrow('the policy engine thread stopped');
-    expect(decisions(await thread.decide(set, [managerUpdates], undefined))).toEqual([{ decision: true, reasons: ['managers-update'], errors: [] }]);
+    await expect(thread.decide(set, [managerUpdates], undefined)).rejects.toThrow('the policy engine has stopped');
+    await expect(thread.load(2, POLICIES)).rejects.toThrow('the policy engine has stopped');
   });
 
   it('refuses a version that no longer parses, naming it', async () => {

@@ -81,9 +81,18 @@ export function createDecisionPoint({
       return cedarRequest(known.get(keyOf(request))!, request, nowSeconds);
     } catch (error) {
       const problem = error instanceof InvalidValue ? error.message : `cannot evaluate: ${(error as Error).message}`;
-      onDecision?.({ decision: false, invalid: true, engineSeconds: 0 });
-      return invalid(problem);
+      const answer = invalid(problem);
+      uncountable.add(answer);
+      return answer;
     }
+  }
+
+  // Requests Cedar could not take, counted as invalid decisions once answered (a boxcar that
+  // stops early does not answer the rest).
+  const uncountable = new WeakSet<Evaluation>();
+  function refused(answer: Evaluation): Evaluation {
+    if (uncountable.has(answer)) onDecision?.({ decision: false, invalid: true, engineSeconds: 0 });
+    return answer;
   }
 
   function evaluation(answer: TimedAnswer, set: PolicySet): Evaluation {
@@ -107,8 +116,9 @@ export function createDecisionPoint({
     for (const request of requests) {
       if (!requestProblem(request) && !read.has(keyOf(request))) read.set(keyOf(request), subjects.read(refOf(request)));
     }
-    const known = new Map<string, Subject>();
-    for (const [key, subject] of read) known.set(key, await subject);
+    // Together: a read that fails while another is awaited must still be someone's rejection.
+    const subjectsRead = await Promise.all(read.values());
+    const known = new Map([...read.keys()].map((key, i) => [key, subjectsRead[i]]));
     const set = policies();
     const nowSeconds = Math.floor(now() / 1000);
     const prepared = requests.map((request) => prepare(known, request, nowSeconds));
@@ -117,7 +127,7 @@ export function createDecisionPoint({
       prepared.map((p) => ('entities' in p ? p : null)),
       stopAt,
     );
-    return answers.map((answer, i) => (answer ? evaluation(answer, set) : (prepared[i] as Evaluation)));
+    return answers.map((answer, i) => (answer ? evaluation(answer, set) : refused(prepared[i] as Evaluation)));
   }
 
   return {

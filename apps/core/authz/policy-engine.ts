@@ -1,5 +1,6 @@
 import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { systemClock, type Clock } from '../clock.ts';
 import { authorizeAll, preparse, type CedarRequest, type ParsedPolicy, type StopAt, type TimedAnswer } from './cedar-engine.ts';
 import { fixedPolicySet, policySetOf, unparsable, type PolicySet } from './live-policies.ts';
 
@@ -45,14 +46,28 @@ export type ThreadReply = { id: number } & ({ answers: (TimedAnswer | null)[] } 
  * CPU as everything else a decision needs, runs beside the event loop rather than on it: HTTP,
  * token checks and sign-ins go on while a decision is evaluated, and a process uses a second core.
  * The thread parses policy versions too, so the main thread never loads Cedar. It starts when
- * first needed (a process with no policies in force never starts it) and, should it stop, again
- * on the next call; what was waiting on it fails. Messages reach the thread in order, so a set
+ * first needed (a process with no policies in force never starts it) and, should it die, again
+ * on a call a second later; what was waiting on it fails, as do calls in between and after `stop`. Messages reach the thread in order, so a set
  * sent before a request is preparsed when the request is answered.
  */
-export function createThreadEngine({ onError = () => {} }: { onError?: (error: unknown) => void } = {}): PolicyEngine {
+export function createThreadEngine({ onError = () => {}, now = systemClock }: { onError?: (error: unknown) => void; now?: Clock } = {}): PolicyEngine {
   type Waiter = { resolve: (reply: ThreadReply) => void; reject: (error: Error) => void };
   let current: { thread: Worker; sent: Set<string>; waiting: Map<number, Waiter> } | undefined;
   let nextId = 0;
+  let stopped = false;
+  // A thread that died is started again on the next call, but not sooner than this: one that
+  // cannot start must not be started again for every request.
+  let restartAt = 0;
+  const RESTART_DELAY_MS = 1000;
+
+  /** The running thread, or a new one; refuses after `stop` and while a dead thread waits its delay. */
+  function running() {
+    if (current) return current;
+    if (stopped) throw new Error('the policy engine has stopped');
+    if (now() < restartAt) throw new Error('the policy engine thread stopped and restarts shortly');
+    current = start();
+    return current;
+  }
 
   function start() {
     // A thread strips our TypeScript's types with a compiler of its own (about 17 MB) unless its
@@ -74,7 +89,10 @@ export function createThreadEngine({ onError = () => {} }: { onError?: (error: u
     });
     thread.on('error', onError);
     thread.on('exit', () => {
-      if (current === started) current = undefined;
+      if (current === started) {
+        current = undefined;
+        restartAt = now() + RESTART_DELAY_MS;
+      }
       for (const waiter of started.waiting.values()) waiter.reject(new Error('the policy engine thread stopped'));
       started.waiting.clear();
     });
@@ -83,17 +101,18 @@ export function createThreadEngine({ onError = () => {} }: { onError?: (error: u
 
   function ask(engine: NonNullable<typeof current>, message: object): Promise<ThreadReply> {
     const id = nextId++;
+    // Posted first: a message that cannot be sent throws here, with nothing left waiting.
+    engine.thread.postMessage({ id, ...message });
     return new Promise((resolve, reject) => {
       if (!engine.waiting.size) engine.thread.ref();
       engine.waiting.set(id, { resolve, reject });
-      engine.thread.postMessage({ id, ...message });
     });
   }
 
   return {
     async load(version, text) {
       if (!text.trim()) return fixedPolicySet(version, text);
-      const engine = (current ??= start());
+      const engine = running();
       const reply = await ask(engine, { load: text });
       if ('failed' in reply) throw unparsable(version, reply.failed);
       if (!('policies' in reply)) throw new Error('the policy engine thread answered a load with something else');
@@ -105,7 +124,7 @@ export function createThreadEngine({ onError = () => {} }: { onError?: (error: u
     async decide(set, requests, stopAt) {
       // The empty set denies everything without Cedar (cedar-engine.ts): no thread for it.
       if (!set.policies.length) return authorizeAll(set.setId, requests, stopAt);
-      const engine = (current ??= start());
+      const engine = running();
       if (!engine.sent.has(set.setId)) {
         // A set loaded on this thread, or before the thread restarted.
         engine.thread.postMessage({ prepare: set.policies });
@@ -117,6 +136,7 @@ export function createThreadEngine({ onError = () => {} }: { onError?: (error: u
     },
 
     stop() {
+      stopped = true;
       void current?.thread.terminate();
       current = undefined;
     },
