@@ -280,6 +280,16 @@ describe('bad input (never a 500)', () => {
     }
     const answered = await evaluate(request(ada, 'update', {}), { path: '/access/v1/evaluation?ignored=1' });
     expect([answered.status, answered.headers.get('cache-control')]).toEqual([200, 'no-store']);
+    const options = await fetch(url('/access/v1/evaluations'), { method: 'OPTIONS' });
+    expect([options.status, options.headers.get('allow')]).toEqual([204, 'POST']);
+  });
+
+  it('takes the endpoints in any case and with a trailing slash, as routes are matched elsewhere', async () => {
+    for (const path of ['/access/v1/evaluation/', '/ACCESS/v1/Evaluation', '/access/v1/evaluations/']) {
+      const response = await evaluate(request(ada, 'update', {}), { path });
+      expect([path, response.status]).toEqual([path, 200]);
+    }
+    expect((await evaluate(request(ada, 'update', {}), { path: '/access/v1/evaluationz' })).status).toBe(404);
   });
 
   it('answers a body over 256 KiB with 413', async () => {

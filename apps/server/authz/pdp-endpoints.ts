@@ -8,7 +8,7 @@ import type { TokenVerifier } from '../../core/tokens/token-verifier.ts';
 import { createProxyMatcher, resolveClientIp } from '../http/client-ip.ts';
 import { single, writeJson, type EdgeDeps } from '../http/edge.ts';
 import { answerOf, problemBody } from '../http/errors.ts';
-import { BodyTooLarge, readBody } from '../http/form-body.ts';
+import { BodyTooLarge, readBody, RequestAborted } from '../http/form-body.ts';
 import type { FailureBudget } from '../http/rate-limit/rate-limits.ts';
 import { recordRequest, requestIdFrom } from '../http/request-log.ts';
 import { securityHeaderValues } from '../http/security-headers.ts';
@@ -44,6 +44,7 @@ const kinds = new Map<string, Kind>([
   [paths.accessEvaluations, 'evaluations'],
 ]);
 const PROBLEM = 'application/problem+json';
+const mentionsApi = /\/access\/v1/i;
 
 /**
  * An error that concerns the whole request, as an RFC 9457 problem (http/errors.ts); a denial is
@@ -134,6 +135,7 @@ export function createPdpEndpoints({
       text = await readBody(req, MAX_BODY_BYTES);
     } catch (error) {
       if (error instanceof BodyTooLarge) return { refused: problem(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }) };
+      if (error instanceof RequestAborted) return { refused: problem(400, error.message) };
       throw error;
     }
     try {
@@ -184,6 +186,7 @@ export function createPdpEndpoints({
 
   /** The steps in order: the failure budget, the caller's token, the media type, the body, the decision. */
   async function reply(kind: Kind, req: IncomingMessage, scope: RequestScope & { ip: string }): Promise<Reply> {
+    if (req.method === 'OPTIONS') return { status: 204, body: undefined, headers: { Allow: 'POST' } };
     if (req.method !== 'POST') return problem(405, `${kind === 'evaluation' ? paths.accessEvaluation : paths.accessEvaluations} takes POST`, { Allow: 'POST' });
     const allowed = failures?.check(scope.ip);
     if (allowed && !allowed.allowed)
@@ -214,7 +217,12 @@ export function createPdpEndpoints({
   async function serve(kind: Kind, route: string, req: IncomingMessage, res: ServerResponse) {
     const started = performance.now();
     const ip = resolveClientIp(req.socket.remoteAddress ?? '', single(req.headers['x-forwarded-for']), isTrustedProxy);
-    const scope: RequestScope & { ip: string } = { requestId: requestIdFrom(single(req.headers['x-request-id'])), path: route, ip };
+    const scope: RequestScope & { ip: string } = {
+      requestId: requestIdFrom(single(req.headers['x-request-id'])),
+      path: route,
+      ip,
+      userAgent: single(req.headers['user-agent'])?.slice(0, 512) || undefined,
+    };
     await requestScope.run(scope, async () => {
       let outcome: Reply;
       try {
@@ -223,7 +231,9 @@ export function createPdpEndpoints({
         outcome = failed(error);
       }
       const { status, body, headers } = outcome;
-      writeJson(res, status, { 'X-Request-Id': scope.requestId, ...baseHeaders, ...headers }, body, status === 200 ? undefined : PROBLEM);
+      const head = { 'X-Request-Id': scope.requestId, ...baseHeaders, ...headers };
+      if (body === undefined) res.writeHead(status, head).end();
+      else writeJson(res, status, head, body, status === 200 ? undefined : PROBLEM);
       const seconds = (performance.now() - started) / 1000;
       recordRequest(log, metrics, { method: req.method ?? 'POST', route, path: route, status, seconds, clientId: scope.clientId, ip });
     });
@@ -235,18 +245,38 @@ export function createPdpEndpoints({
     ctx.body = metadata;
   });
 
+  /** The endpoint a request target names, matched as Koa's router did: any case, a trailing slash, absolute form. */
+  function kindOf(url: string): { kind: Kind; route: string } | undefined {
+    let path = url;
+    if (!path.startsWith('/')) {
+      try {
+        path = new URL(url).pathname;
+      } catch {
+        return undefined;
+      }
+    }
+    const query = path.indexOf('?');
+    if (query !== -1) path = path.slice(0, query);
+    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    path = path.toLowerCase();
+    const kind = kinds.get(path);
+    return kind && { kind, route: path };
+  }
+
   return {
     router,
     /** Answers the two endpoints and hands everything else to `next`. */
     listener(next: RequestListener): RequestListener {
       return function pdpFirst(req, res) {
         const url = req.url ?? '/';
-        if (!url.startsWith(paths.accessApi)) return next(req, res);
-        const query = url.indexOf('?');
-        const path = query === -1 ? url : url.slice(0, query);
-        const kind = kinds.get(path);
-        if (kind) void serve(kind, path, req, res);
-        else next(req, res);
+        // Most requests leave here: their target does not mention the PDP's API.
+        if (!mentionsApi.test(url)) return next(req, res);
+        const target = kindOf(url);
+        if (!target) return next(req, res);
+        serve(target.kind, target.route, req, res).catch((error: unknown) => {
+          log.error({ err: error }, 'unhandled error');
+          res.destroy();
+        });
       };
     },
   };

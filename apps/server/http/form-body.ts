@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { AppError } from '../../core/errors.ts';
 
 /** oidc-provider's own limit for a request body (lib/shared/selective_body.js). */
 export const PROVIDER_BODY_LIMIT = 56 * 1024;
@@ -6,6 +7,13 @@ export const PROVIDER_BODY_LIMIT = 56 * 1024;
 export class BodyTooLarge extends Error {
   constructor() {
     super('request body too large');
+  }
+}
+
+/** The client went away before its whole body arrived: a refusal nobody reads, logged as one. */
+export class RequestAborted extends AppError {
+  constructor() {
+    super('request.aborted', 'the request ended before its body did', { status: 400 });
   }
 }
 
@@ -21,6 +29,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   // Events rather than `for await`: this runs on every decision the policy decision point makes,
   // and an async iterator per request costs more than the body it reads.
   return new Promise((resolve, reject) => {
+    // A request closed while it waited (its token was being checked) emits nothing more.
+    if (req.destroyed) return reject(new RequestAborted());
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -31,7 +41,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       if (size > limit || declared > limit) reject(new BodyTooLarge());
       else resolve((chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'));
     });
-    req.once('error', reject);
+    req.once('error', () => reject(new RequestAborted()));
+    req.once('close', () => {
+      if (!req.complete) reject(new RequestAborted());
+    });
   });
 }
 
