@@ -107,8 +107,8 @@ describe('POST /access/v1/evaluation (AuthZEN 1.0)', () => {
     expect(response.headers.get('x-request-id')).toBe('bfe9eb29-ab87-4ca3-be83-a1d5d8305716');
   });
 
-  it('writes sampled denials to the audit trail with the caller', async () => {
-    await decision(request(bob, 'update', { id: 'audited-order' }));
+  it('writes sampled denials to the audit trail with the caller, its address and its user agent', async () => {
+    await evaluate(request(bob, 'update', { id: 'audited-order' }), { headers: { 'user-agent': 'orders-service/1.0' } });
     // The server writes audit events in batches (every 20 ms).
     const audited = async () =>
       (await f.services.audit.tail({ clientId: caller.clientId, limit: 1000 })).filter(
@@ -116,7 +116,9 @@ describe('POST /access/v1/evaluation (AuthZEN 1.0)', () => {
       );
     let events = await audited();
     for (let i = 0; i < 20 && !events.length; i++) events = await new Promise((r) => setTimeout(r, 50)).then(audited);
-    expect(events.map((e) => [e.actor, (e.details as { action: string }).action])).toEqual([[`client:${caller.clientId}`, 'update']]);
+    expect(events.map((e) => [e.actor, (e.details as { action: string }).action, e.ip, e.userAgent])).toEqual([
+      [`client:${caller.clientId}`, 'update', '127.0.0.1', 'orders-service/1.0'],
+    ]);
   });
 
   it('counts decisions by outcome in /metrics', async () => {
