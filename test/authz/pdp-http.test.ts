@@ -1,5 +1,5 @@
 import { scrapeMetrics, sample } from '../support/prometheus.ts';
-import { clientCredentials, startM2m, type M2mFixture } from '../support/m2m.ts';
+import { clientCredentials, pdpCaller, startM2m, type M2mFixture } from '../support/m2m.ts';
 import { expectNoServerErrorInEachTest, startTestServer } from '../support/server.ts';
 
 const ORDERS = 'https://orders.example.test';
@@ -46,13 +46,8 @@ beforeAll(async () => {
   await authz.directory.groups.create('managers');
   await authz.directory.groups.addMember({ group: 'managers', user: ada });
   await authz.policies.set(POLICIES);
-  // As `gatehouse api allow --client ID --api <ISSUER>/access/v1 --scopes access:evaluate` does.
-  caller = await f.serviceClient();
-  await apis.grantClient({ clientId: caller.clientId, identifier: `${f.server.issuer}/access/v1`, scopes: ['access:evaluate'] });
+  ({ token, ...caller } = await pdpCaller(f));
   await apis.create({ identifier: ORDERS, scopes: 'orders:read' });
-  const issued = await clientCredentials(f, caller, { resource: `${f.server.issuer}/access/v1`, scope: 'access:evaluate' });
-  if (!issued.ok) throw new Error(issued.error);
-  token = issued.token.access_token;
   // The server polls for the policy version every second (a real timer): ask until it has it.
   const deadline = Date.now() + 5000;
   while (!(await decision(request(ada, 'update', { id: 'policies-loaded' }))).body.decision && Date.now() < deadline)

@@ -1,5 +1,5 @@
 import { fetchFrom } from '../support/local-address.ts';
-import { clientCredentials, startM2m, type M2mFixture } from '../support/m2m.ts';
+import { pdpCaller, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 let f: M2mFixture;
 let token: string;
@@ -21,11 +21,7 @@ beforeAll(async () => {
     RATE_LIMIT_CLIENT_AUTH_FAILURES: '1/m',
     RATE_LIMIT_CLIENT_AUTH_FAILURES_BURST: '5',
   });
-  const caller = await f.serviceClient();
-  await f.services.apis.grantClient({ clientId: caller.clientId, identifier: `${f.server.issuer}/access/v1`, scopes: ['access:evaluate'] });
-  const issued = await clientCredentials(f, caller, { resource: `${f.server.issuer}/access/v1`, scope: 'access:evaluate' });
-  if (!issued.ok) throw new Error(issued.error);
-  token = issued.token.access_token;
+  ({ token } = await pdpCaller(f));
 });
 afterAll(async () => {
   from.first.close();

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { clientCredentials, startM2m, type M2mFixture } from '../support/m2m.ts';
+import { pdpCaller, startM2m, type M2mFixture } from '../support/m2m.ts';
 
 let f: M2mFixture;
 let token: string;
@@ -8,11 +8,7 @@ let closed: Promise<void> | undefined;
 beforeAll(async () => {
   f = await startM2m({ POLICY_REFRESH_INTERVAL: '1' });
   await f.services.authz.policies.set('@id("everyone-reads") permit (principal, action == Action::"read", resource is order);');
-  const caller = await f.serviceClient();
-  await f.services.apis.grantClient({ clientId: caller.clientId, identifier: `${f.server.issuer}/access/v1`, scopes: ['access:evaluate'] });
-  const issued = await clientCredentials(f, caller, { resource: `${f.server.issuer}/access/v1`, scope: 'access:evaluate' });
-  if (!issued.ok) throw new Error(issued.error);
-  token = issued.token.access_token;
+  ({ token } = await pdpCaller(f));
 });
 afterAll(async () => {
   await (closed ?? f?.server.close());

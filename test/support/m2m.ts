@@ -160,3 +160,16 @@ export async function signedByGatehouse(f: M2mFixture, claims: JWTPayload, heade
     .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: jwk.kid, ...header })
     .sign(await importJWK(jwk, 'ES256'));
 }
+
+/**
+ * A service allowed to ask the policy decision point, as `gatehouse api allow --client ID --api
+ * <ISSUER>/access/v1 --scopes access:evaluate` makes one, and its access token for that API.
+ */
+export async function pdpCaller(f: M2mFixture): Promise<{ clientId: string; clientSecret: string; token: string }> {
+  const caller = await f.serviceClient();
+  const identifier = `${f.server.issuer}/access/v1`;
+  await f.services.apis.grantClient({ clientId: caller.clientId, identifier, scopes: ['access:evaluate'] });
+  const issued = await clientCredentials(f, caller, { resource: identifier, scope: 'access:evaluate' });
+  if (!issued.ok) throw new Error(issued.error);
+  return { ...caller, token: issued.token.access_token };
+}
