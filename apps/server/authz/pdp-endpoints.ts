@@ -7,8 +7,8 @@ import { requestScope, type RequestScope } from '../../core/request-context.ts';
 import type { TokenVerifier } from '../../core/tokens/token-verifier.ts';
 import { createProxyMatcher, resolveClientIp } from '../http/client-ip.ts';
 import { single, writeJson, type EdgeDeps } from '../http/edge.ts';
-import { answerOf, problemBody } from '../http/errors.ts';
-import { BodyTooLarge, readBody, RequestAborted } from '../http/form-body.ts';
+import { answerOf, logError, problemBody } from '../http/errors.ts';
+import { BodyTooLarge, readBody } from '../http/form-body.ts';
 import type { FailureBudget } from '../http/rate-limit/rate-limits.ts';
 import { recordRequest, requestIdFrom } from '../http/request-log.ts';
 import { securityHeaderValues } from '../http/security-headers.ts';
@@ -135,7 +135,6 @@ export function createPdpEndpoints({
       text = await readBody(req, MAX_BODY_BYTES);
     } catch (error) {
       if (error instanceof BodyTooLarge) return { refused: problem(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }) };
-      if (error instanceof RequestAborted) return { refused: problem(400, error.message) };
       throw error;
     }
     try {
@@ -187,7 +186,7 @@ export function createPdpEndpoints({
   /** The steps in order: the failure budget, the caller's token, the media type, the body, the decision. */
   async function reply(kind: Kind, req: IncomingMessage, scope: RequestScope & { ip: string }): Promise<Reply> {
     if (req.method === 'OPTIONS') return { status: 204, body: undefined, headers: { Allow: 'POST' } };
-    if (req.method !== 'POST') return problem(405, `${kind === 'evaluation' ? paths.accessEvaluation : paths.accessEvaluations} takes POST`, { Allow: 'POST' });
+    if (req.method !== 'POST') return problem(405, `${scope.path} takes POST`, { Allow: 'POST' });
     const allowed = failures?.check(scope.ip);
     if (allowed && !allowed.allowed)
       return problem(429, `too many requests with bad tokens from this address; retry after ${waitText(allowed.retryAfterSeconds)}`, {
@@ -204,11 +203,10 @@ export function createPdpEndpoints({
     return kind === 'evaluation' ? evaluateOne(read.json, scope.clientId!) : evaluateMany(read.json, scope.clientId!);
   }
 
-  /** What an error no step answered becomes: 503 when the database is out, else 500; logged as http/errors.ts logs it. */
-  function failed(error: unknown): Reply {
+  /** An error no step answered, logged and answered as the error model says (http/errors.ts): a client gone midway is a 400, an outage a 503. */
+  function failed(error: unknown, path: string): Reply {
     const model = answerOf(error);
-    if (model.status === 503) log.warn({ err: error }, 'database unreachable');
-    else log.error({ err: error }, 'unhandled error');
+    logError(log, path, error, model);
     return problem(model.status, model.description ?? 'an unexpected error occurred', {
       ...(model.retryAfterSeconds !== undefined && { 'Retry-After': String(model.retryAfterSeconds) }),
     });
@@ -228,7 +226,7 @@ export function createPdpEndpoints({
       try {
         outcome = await reply(kind, req, scope);
       } catch (error) {
-        outcome = failed(error);
+        outcome = failed(error, route);
       }
       const { status, body, headers } = outcome;
       const head = { 'X-Request-Id': scope.requestId, ...baseHeaders, ...headers };

@@ -148,23 +148,23 @@ export interface ErrorDeps {
  * A refusal is logged at info with its code and the detail it carries for the log (never at
  * error); a database outage at warn; anything unexpected at error, with its stack.
  */
-function logError(log: ErrorDeps['log'], ctx: Context, error: unknown, answer: Answer) {
+export function logError(log: ErrorDeps['log'], path: string, error: unknown, answer: Answer) {
   // Each one is counted (gatehouse_rate_limit_rejections_total) and has its request line.
   if (error instanceof RateLimited) return;
-  if (answer === outage) return log.warn({ err: error, path: ctx.path }, 'database unreachable');
+  if (answer === outage) return log.warn({ err: error, path }, 'database unreachable');
   if (answer === unexpected) {
     const app = error instanceof AppError ? { error: error.code, detail: error.detail } : {};
-    return log.error({ err: error, ...app, path: ctx.path }, 'unhandled error');
+    return log.error({ err: error, ...app, path }, 'unhandled error');
   }
   // `error`, as in the answer: the logger censors every `code` (authorization codes).
   const detail = error instanceof AppError ? error.detail : (error as { error_detail?: string }).error_detail;
-  log.info({ error: answer.code, detail, path: ctx.path }, 'request refused');
+  log.info({ error: answer.code, detail, path }, 'request refused');
 }
 
 /** Logs `error` as the model says and answers it. */
 function respond(ctx: Context, error: unknown, { views, log }: ErrorDeps) {
   const answer = answerOf(error);
-  logError(log, ctx, error, answer);
+  logError(log, ctx.path, error, answer);
   sendAnswer(ctx, answer, views);
 }
 
