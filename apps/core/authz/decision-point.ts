@@ -73,26 +73,22 @@ export function createDecisionPoint({
   now?: Clock;
   onDecision?: (observation: DecisionObservation) => void;
 }) {
-  /** The Cedar request for an evaluation, or the evaluation that refuses it before Cedar is asked. */
-  function prepare(known: Map<string, Subject>, request: EvaluationRequest, nowSeconds: number): CedarRequest | Evaluation {
-    const problem = requestProblem(request);
-    if (problem) return invalid(problem);
+  /**
+   * The Cedar request for an evaluation, or the evaluation that refuses it before Cedar is asked:
+   * `counted` when Cedar could not take its values (a decision for the metrics, once answered).
+   */
+  function prepare(
+    known: Map<string, Subject>,
+    request: EvaluationRequest,
+    problem: string | undefined,
+    nowSeconds: number,
+  ): { call: CedarRequest } | { refused: Evaluation; counted: boolean } {
+    if (problem) return { refused: invalid(problem), counted: false };
     try {
-      return cedarRequest(known.get(keyOf(request))!, request, nowSeconds);
+      return { call: cedarRequest(known.get(keyOf(request))!, request, nowSeconds) };
     } catch (error) {
-      const problem = error instanceof InvalidValue ? error.message : `cannot evaluate: ${(error as Error).message}`;
-      const answer = invalid(problem);
-      uncountable.add(answer);
-      return answer;
+      return { refused: invalid(error instanceof InvalidValue ? error.message : `cannot evaluate: ${(error as Error).message}`), counted: true };
     }
-  }
-
-  // Requests Cedar could not take, counted as invalid decisions once answered (a boxcar that
-  // stops early does not answer the rest).
-  const uncountable = new WeakSet<Evaluation>();
-  function refused(answer: Evaluation): Evaluation {
-    if (uncountable.has(answer)) onDecision?.({ decision: false, invalid: true, engineSeconds: 0 });
-    return answer;
   }
 
   function evaluation(answer: TimedAnswer, set: PolicySet): Evaluation {
@@ -112,22 +108,29 @@ export function createDecisionPoint({
    * (or permit): the answers are those up to and including it.
    */
   async function evaluateAll(requests: EvaluationRequest[], stopAt: StopAt): Promise<Evaluation[]> {
+    const problems = requests.map(requestProblem);
     const read = new Map<string, Promise<Subject>>();
-    for (const request of requests) {
-      if (!requestProblem(request) && !read.has(keyOf(request))) read.set(keyOf(request), subjects.read(refOf(request)));
+    for (const [i, request] of requests.entries()) {
+      if (!problems[i] && !read.has(keyOf(request))) read.set(keyOf(request), subjects.read(refOf(request)));
     }
     // Together: a read that fails while another is awaited must still be someone's rejection.
     const subjectsRead = await Promise.all(read.values());
     const known = new Map([...read.keys()].map((key, i) => [key, subjectsRead[i]]));
     const set = policies();
     const nowSeconds = Math.floor(now() / 1000);
-    const prepared = requests.map((request) => prepare(known, request, nowSeconds));
+    const prepared = requests.map((request, i) => prepare(known, request, problems[i], nowSeconds));
     const answers = await engine.decide(
       set,
-      prepared.map((p) => ('entities' in p ? p : null)),
+      prepared.map((p) => ('call' in p ? p.call : null)),
       stopAt,
     );
-    return answers.map((answer, i) => (answer ? evaluation(answer, set) : refused(prepared[i] as Evaluation)));
+    return answers.map((answer, i) => {
+      if (answer) return evaluation(answer, set);
+      const { refused, counted } = prepared[i] as { refused: Evaluation; counted: boolean };
+      // Counted once answered: a boxcar that stops early does not answer the rest.
+      if (counted) onDecision?.({ decision: false, invalid: true, engineSeconds: 0 });
+      return refused;
+    });
   }
 
   return {

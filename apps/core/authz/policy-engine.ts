@@ -47,8 +47,9 @@ export type ThreadReply = { id: number } & ({ answers: (TimedAnswer | null)[] } 
  * token checks and sign-ins go on while a decision is evaluated, and a process uses a second core.
  * The thread parses policy versions too, so the main thread never loads Cedar. It starts when
  * first needed (a process with no policies in force never starts it) and, should it die, again
- * on a call a second later; what was waiting on it fails, as do calls in between and after `stop`. Messages reach the thread in order, so a set
- * sent before a request is preparsed when the request is answered.
+ * on a call a second later; what was waiting on it fails, as do calls in between and after
+ * `stop`. Messages reach the thread in order, so a set sent before a request is preparsed when
+ * the request is answered.
  */
 export function createThreadEngine({ onError = () => {}, now = systemClock }: { onError?: (error: unknown) => void; now?: Clock } = {}): PolicyEngine {
   type Waiter = { resolve: (reply: ThreadReply) => void; reject: (error: Error) => void };
