@@ -104,18 +104,21 @@ const EMPTY_SET = 'empty';
 /** Preparsed policy sets of this process, by the digest of their policies. */
 const preparsed = new Set<string>();
 
+/** A set's policies as Cedar takes them: text by id. */
+const recordOf = (policies: ParsedPolicy[]) => Object.fromEntries(policies.map((p) => [p.id, p.text]));
+const idOf = (record: Record<string, string>) => (Object.keys(record).length ? digest(JSON.stringify(record)) : EMPTY_SET);
+
 /** The name `authorize` knows a set by, derived from its policies: the same policies, the same name. */
-export const policySetId = (policies: ParsedPolicy[]) =>
-  policies.length ? digest(JSON.stringify(Object.fromEntries(policies.map((p) => [p.id, p.text])))) : EMPTY_SET;
+export const policySetId = (policies: ParsedPolicy[]) => idOf(recordOf(policies));
 
 /**
  * Parses a policy set once into Cedar's cache, under a name derived from its content, so that
  * any number of engines in one process share it. Returns the name `authorize` takes.
  */
 export function preparse(policies: ParsedPolicy[]): string {
-  const setId = policySetId(policies);
+  const record = recordOf(policies);
+  const setId = idOf(record);
   if (setId === EMPTY_SET || preparsed.has(setId)) return setId;
-  const record = Object.fromEntries(policies.map((p) => [p.id, p.text]));
   const answer = cedar().preparsePolicySet(setId, { staticPolicies: record });
   if (answer.type === 'failure') throw new Error(`Cedar refused a policy set it had parsed: ${answer.errors[0]?.message}`);
   preparsed.add(setId);
