@@ -21,5 +21,8 @@ const uuid = z.uuid();
 /** Whether an id can be a row id (a UUID): anything else is not looked up. */
 export const isUuid = (id: string) => uuid.safeParse(id).success;
 
+/** PostgreSQL's text cannot hold NUL: a value with one names nothing stored, and is not looked up. */
+export const isStorable = (value: string) => !value.includes('\u0000');
+
 /** Email addresses are stored and compared trimmed and lower-cased. */
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();

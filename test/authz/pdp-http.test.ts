@@ -289,6 +289,15 @@ describe('bad input (never a 500)', () => {
     expect((await evaluate(request(ada, 'update', {}), { path: '/access/v1/evaluationz' })).status).toBe(404);
   });
 
+  it.each([
+    ['a user id', { subject: { type: 'user', id: 'u\u0000x' }, action: { name: 'read' }, resource: { type: 'order', id: '1' } }],
+    ['a client id', { subject: { type: 'client', id: 'c\u0000x' }, action: { name: 'read' }, resource: { type: 'order', id: '1' } }],
+    ['a resource id and an action name', { subject: { type: 'user', id: 'u' }, action: { name: 'r\u0007ead' }, resource: { type: 'order', id: '1\u0000' } }],
+  ])('denies a request with control characters in %s, without an error', async (_what, body) => {
+    const answered = await decision(body);
+    expect([answered.status, answered.body.decision]).toEqual([200, false]);
+  });
+
   it('answers a body over 256 KiB with 413', async () => {
     expect((await evaluate({ ...request(ada, 'read', {}), context: { big } })).status).toBe(413);
   });

@@ -48,6 +48,16 @@ describe('audit queries (audit_events contract)', () => {
     expect(await t.db.auditEvent.count()).toBe(0);
   });
 
+  it('stores details holding NUL, which jsonb cannot, with U+FFFD for it, and the rest of the batch with them', async () => {
+    const sent = { resource: { id: 'o\u00001', properties: { 'k\u0000ey': 'v' } }, literal: '\\u0000 stays as typed' };
+    await audit.insert([event(T0, { details: sent }), event(later(1), { actor: 'beside it' })]);
+    const stored = await audit.latest({ limit: 10 });
+    expect(stored.map((e) => [e.actor, e.details])).toEqual([
+      [undefined, { resource: { id: 'o\ufffd1', properties: { 'k\ufffdey': 'v' } }, literal: '\\u0000 stays as typed' }],
+      ['beside it', undefined],
+    ]);
+  });
+
   it('keeps the first 512 characters of a user agent', async () => {
     await audit.insert([event(T0, { userAgent: 'a'.repeat(600) })]);
     expect((await audit.latest({ limit: 1 }))[0].userAgent).toBe('a'.repeat(512));

@@ -1,4 +1,4 @@
-import { sqlOf, type Database } from '../db/database.ts';
+import { jsonbText, sqlOf, type Database } from '../db/database.ts';
 
 /** An audit event as stored: `type` is one of audit-log.ts's AuditEventType. */
 export interface AuditRow {
@@ -38,7 +38,7 @@ export function createAuditQueries(db: Database) {
           column((r) => r.clientId ?? null),
           column((r) => r.ip ?? null),
           column((r) => r.userAgent?.slice(0, 512) ?? null),
-          column((r) => (r.details ? JSON.stringify(r.details) : null)),
+          column((r) => (r.details ? jsonbText(r.details) : null)),
         ],
       );
     },

@@ -1,5 +1,5 @@
 import { sqlOf, type Database } from '../db/database.ts';
-import { isUuid, normalizeEmail } from '../validation.ts';
+import { isStorable, isUuid, normalizeEmail } from '../validation.ts';
 
 /** A role a subject holds on an API: directly, and/or through the groups named. */
 export interface HeldRole {
@@ -72,7 +72,7 @@ export function createSubjectQueries(db: Database) {
   };
   return {
     user: async (id: string) => (isUuid(id) ? read(userStatement, id) : undefined),
-    client: (id: string) => read(clientStatement, id),
+    client: async (id: string) => (isStorable(id) ? read(clientStatement, id) : undefined),
 
     /** A user's id from their id or their email address. */
     async userIdOf(idOrEmail: string): Promise<string | undefined> {

@@ -38,6 +38,23 @@ const sqls = new WeakMap<Database, Sql>();
 /** The connection pool behind a database client, for pool-use metrics. */
 export const databasePool = (db: Database): pg.Pool | undefined => pools.get(db);
 
+/**
+ * JSON for a jsonb column. jsonb cannot hold NUL, so a document with one (in a string or a key,
+ * as a caller may send) would fail its whole statement; there NUL becomes U+FFFD. Documents
+ * without one, nearly all, are stringified once.
+ */
+export function jsonbText(value: unknown): string {
+  const text = JSON.stringify(value);
+  // NUL is written \u0000; a backslash followed by u0000 also matches, and only costs the slow path.
+  if (!text.includes('\\u0000')) return text;
+  return JSON.stringify(value, (_key, item: unknown) => {
+    if (typeof item === 'string') return item.replaceAll('\u0000', '\ufffd');
+    if (item && typeof item === 'object' && !Array.isArray(item) && Object.keys(item).some((key) => key.includes('\u0000')))
+      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key.replaceAll('\u0000', '\ufffd'), inner]));
+    return item;
+  });
+}
+
 /** The plain-SQL path of a database client made by createDatabase. */
 export function sqlOf(db: Database): Sql {
   const sql = sqls.get(db);
